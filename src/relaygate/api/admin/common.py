@@ -1,0 +1,29 @@
+"""Helpers every resource router uses: typed row lookup with a 404 in the error shape."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relaygate.api.admin.errors import not_found
+from relaygate.store import repos
+
+M = TypeVar("M")
+
+
+async def fetch_or_404(session: AsyncSession, model: type[M], ident: int, what: str) -> M:
+    """Ids outside the int32 column range cannot exist (and PostgreSQL would reject the query)."""
+    row = None
+    if 1 <= ident <= repos.INT32_MAX:
+        row = await session.get(model, ident)
+    if row is None:
+        raise not_found(what, ident)
+    return row
+
+
+RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"description": "invalid request (error shape)"},
+    401: {"description": "missing or wrong admin key (error shape)"},
+    404: {"description": "unknown id (error shape)"},
+}

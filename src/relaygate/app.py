@@ -1,0 +1,115 @@
+"""The gateway's ASGI application: hot routes as plain ASGI, everything else to FastAPI.
+
+The relay routes skip any framework (routing and request objects cost a large share of a
+Python gateway's throughput); the management API and the console go through FastAPI, where
+validation and OpenAPI docs are worth their cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from relaygate.api.errors import GatewayError
+from relaygate.api.http import JSON_CT, ClientGone, Receive, Scope, Send, send_bytes
+from relaygate.api.v1.models import handle_models
+from relaygate.config import Settings
+from relaygate.relay.chat import handle_chat
+from relaygate.relay.service import Relay
+from relaygate.runtime import Runtime
+
+log = logging.getLogger("relaygate")
+
+Handler = Callable[[Relay, Scope, Receive, Send], Awaitable[None]]
+
+HOT_ROUTES: dict[str, tuple[str, Handler]] = {
+    "/v1/chat/completions": ("POST", handle_chat),
+    "/v1/models": ("GET", handle_models),
+}
+
+
+class GatewayApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self.relay: Relay | None = None
+        self.admin: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.admin is not None:
+            await self.admin(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        route = HOT_ROUTES.get(path)
+        if route is None and path.startswith("/v1/models/"):
+            route = HOT_ROUTES["/v1/models"]
+        if route is None:
+            if path.startswith("/v1/") or path == "/v1":
+                await _openai_error(send, GatewayError(404, f"Unknown endpoint: {scope['method']} {path}",
+                                                       code="unknown_url"))
+                return
+            await self.admin(scope, receive, send)
+            return
+        method, handler = route
+        if scope["method"] != method:
+            await _openai_error(send, GatewayError(405, f"{scope['method']} is not allowed on {path}; "
+                                                   f"use {method}.", code="method_not_allowed"))
+            return
+        assert self.relay is not None
+        try:
+            await handler(self.relay, scope, receive, send)
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("unhandled error on %s", path)
+            try:
+                await _openai_error(send, GatewayError(500, "The gateway had an internal error.", "server_error",
+                                                       "internal_error"))
+            except Exception:  # the response had already started
+                pass
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        from relaygate.api.admin.app import build_admin_app
+
+        rt = self.runtime = Runtime(self.settings)
+        self.relay = Relay(rt)
+        await rt.start()
+        self.relay.start()
+        self.admin = build_admin_app(rt)
+
+    async def shutdown(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.stop()
+            log.info("usage records written: %d", self.runtime.recorder.written)
+
+
+async def _openai_error(send: Send, err: GatewayError) -> None:
+    await send_bytes(send, err.status, err.openai_body(), [JSON_CT])
+
+
+def create_app() -> GatewayApp:
+    """Factory for the server (each worker process builds its own from the environment)."""
+    return GatewayApp(Settings.load())

@@ -1,0 +1,80 @@
+"""Upper estimates of a chat request's tokens, for the reservation made before the call.
+
+The reservation must not be below what the upstream will count, or a burst of requests could
+overdraw an account; so the estimate counts every text the upstream sees with a real tokenizer,
+adds the per-message framing, a generous fixed size per image, and a safety margin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from relaygate.billing.tokens import count_tokens
+
+PER_MESSAGE = 4
+PER_REQUEST = 8
+PER_IMAGE = 1600  # above a high-detail 2048px image's tile count
+PER_AUDIO = 4000
+MARGIN = 1.10
+
+
+def estimate_prompt_tokens(body: dict[str, Any], model: str) -> int:
+    """The reservation's view: the local count with a safety margin on top."""
+    return int(count_prompt_tokens(body, model) * MARGIN) + 1
+
+
+def count_prompt_tokens(body: dict[str, Any], model: str) -> int:
+    """What the upstream most likely counts, for billing when it reports nothing."""
+    texts: list[str] = []
+    extra = PER_REQUEST
+    for msg in body.get("messages") or ():
+        if not isinstance(msg, dict):
+            continue
+        extra += PER_MESSAGE
+        extra += _content(msg.get("content"), texts)
+        for key in ("name", "role"):
+            if isinstance(msg.get(key), str):
+                texts.append(msg[key])
+        for call in msg.get("tool_calls") or ():
+            if isinstance(call, dict):
+                texts.append(orjson.dumps(call.get("function") or {}).decode())
+        if isinstance(msg.get("function_call"), dict):
+            texts.append(orjson.dumps(msg["function_call"]).decode())
+    for field in ("tools", "functions", "response_format"):
+        if body.get(field):
+            texts.append(orjson.dumps(body[field]).decode())
+    prompt = body.get("prompt")  # legacy completions
+    if isinstance(prompt, str):
+        texts.append(prompt)
+    return count_tokens("\n".join(texts), model) + extra
+
+
+def _content(content: Any, texts: list[str]) -> int:
+    if isinstance(content, str):
+        texts.append(content)
+        return 0
+    extra = 0
+    if isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            kind = part.get("type")
+            if kind == "text" and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind in ("image_url", "image", "file"):
+                extra += PER_IMAGE
+            elif kind == "input_audio":
+                extra += PER_AUDIO
+            elif kind == "refusal" and isinstance(part.get("refusal"), str):
+                texts.append(part["refusal"])
+    return extra
+
+
+def requested_output_tokens(body: dict[str, Any]) -> int | None:
+    for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

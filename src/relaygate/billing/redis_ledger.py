@@ -1,0 +1,113 @@
+"""The ledger in Redis, for several gateway processes or hosts sharing balances.
+
+Each operation is one Lua script, so reservation checks and updates are atomic across
+instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relaygate.billing.ledger import Account, Charge
+
+_RESERVE = """
+local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '-1')
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
+local amount = tonumber(ARGV[1])
+if ub - ur < amount then return 0 end
+if ARGV[2] ~= '' then
+  local budget = tonumber(ARGV[2])
+  local ku = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
+  local kr = tonumber(redis.call('HGET', KEYS[2], 'res') or '0')
+  if budget - ku - kr < amount then return 0 end
+end
+redis.call('HINCRBY', KEYS[1], 'res', amount)
+redis.call('HINCRBY', KEYS[2], 'res', amount)
+return 1
+"""
+
+_SETTLE = """
+local reserved = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'res', -reserved)
+redis.call('HINCRBY', KEYS[2], 'res', -reserved)
+local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
+local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
+local limit = math.max(0, ub - ur)
+if ARGV[3] ~= '' then
+  local ku = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
+  local kr = tonumber(redis.call('HGET', KEYS[2], 'res') or '0')
+  limit = math.min(limit, math.max(0, tonumber(ARGV[3]) - ku - kr))
+end
+local amount = math.min(cost, limit)
+redis.call('HINCRBY', KEYS[1], 'bal', -amount)
+redis.call('HINCRBY', KEYS[1], 'used', amount)
+redis.call('HINCRBY', KEYS[2], 'used', amount)
+return amount
+"""
+
+_SET_BALANCE = """
+local old = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
+redis.call('HSET', KEYS[1], 'bal', ARGV[1])
+return tonumber(ARGV[1]) - old
+"""
+
+
+class RedisLedger:
+    def __init__(self, client: Any, prefix: str = "relaygate") -> None:
+        self.r = client
+        self.prefix = prefix
+        self._reserve = client.register_script(_RESERVE)
+        self._settle = client.register_script(_SETTLE)
+        self._set_balance = client.register_script(_SET_BALANCE)
+
+    def _u(self, user_id: int) -> str:
+        return f"{self.prefix}:ledger:u:{user_id}"
+
+    def _k(self, key_id: int) -> str:
+        return f"{self.prefix}:ledger:k:{key_id}"
+
+    async def load(self, users: dict[int, tuple[int, int]], keys: dict[int, int]) -> None:
+        """Seed accounts that Redis does not hold yet; ones it holds are newer than the database."""
+        pipe = self.r.pipeline(transaction=False)
+        for uid, (bal, used) in users.items():
+            pipe.hsetnx(self._u(uid), "bal", bal)
+            pipe.hsetnx(self._u(uid), "used", used)
+            pipe.hsetnx(self._u(uid), "res", 0)
+        for kid, used in keys.items():
+            pipe.hsetnx(self._k(kid), "used", used)
+            pipe.hsetnx(self._k(kid), "res", 0)
+        await pipe.execute()
+
+    async def reserve(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> bool:
+        budget = "" if key_budget is None else str(key_budget)
+        return bool(await self._reserve(keys=[self._u(user_id), self._k(key_id)], args=[amount, budget]))
+
+    async def settle(self, user_id: int, key_id: int, key_budget: int | None, reserved: int,
+                     cost: int) -> Charge:
+        budget = "" if key_budget is None else str(key_budget)
+        amount = int(await self._settle(keys=[self._u(user_id), self._k(key_id)],
+                                        args=[reserved, cost, budget]))
+        return Charge(amount=amount, capped=amount < cost)
+
+    async def set_balance(self, user_id: int, balance: int) -> int:
+        return int(await self._set_balance(keys=[self._u(user_id)], args=[balance]))
+
+    async def add_user(self, user_id: int, balance: int, used: int = 0) -> None:
+        await self.r.hset(self._u(user_id), mapping={"bal": balance, "used": used, "res": 0})
+
+    async def add_key(self, key_id: int, used: int = 0) -> None:
+        await self.r.hset(self._k(key_id), mapping={"used": used, "res": 0})
+
+    async def user(self, user_id: int) -> Account:
+        raw = await self.r.hgetall(self._u(user_id))
+        return Account(balance=int(raw.get(b"bal", 0)), used=int(raw.get(b"used", 0)),
+                       reserved=int(raw.get(b"res", 0)))
+
+    async def key(self, key_id: int) -> Account:
+        raw = await self.r.hgetall(self._k(key_id))
+        return Account(used=int(raw.get(b"used", 0)), reserved=int(raw.get(b"res", 0)))
+
+    async def close(self) -> None:
+        return None

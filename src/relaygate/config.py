@@ -1,0 +1,87 @@
+"""Runtime settings: one dataclass, filled from defaults, then environment, then CLI flags.
+
+Every option has an environment variable named ``RELAYGATE_<FIELD>`` so containers and
+process managers can configure the gateway without a command line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _parse_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    data_dir: Path = field(default_factory=lambda: Path("./data"))
+    workers: int = 1
+    demo: bool = False
+    database_url: str = ""  # empty -> SQLite file in data_dir
+    redis_url: str = ""  # empty -> in-process quota and state
+    admin_key: str = ""  # empty -> generated on first start, saved to data_dir/admin.key
+    config_file: str = ""  # optional relaygate.yaml applied at start-up
+    currency: str = "USD"
+    allow_unpriced: bool = False  # serve models without a price for free
+    max_body_bytes: int = 8 * 1024 * 1024
+    relay_max_tries: int = 3  # channels tried per request on retryable failures
+    upstream_timeout_s: float = 300.0  # default per-channel total timeout
+    upstream_connect_timeout_s: float = 10.0
+    first_byte_timeout_s: float = 120.0  # default wait for response headers
+    default_max_output_tokens: int = 4096  # reservation when neither request nor price says
+    auto_disable_failures: int = 5  # consecutive failures before a channel is disabled
+    health_check_interval_s: float = 60.0
+    usage_flush_interval_s: float = 0.5
+    usage_flush_batch: int = 500
+    state_poll_interval_s: float = 2.0  # version-counter poll for changes made by other processes
+    shutdown_grace_s: float = 30.0
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'relaygate.db').resolve()}"
+
+    @classmethod
+    def load(cls, overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+        """Defaults < environment < explicit overrides (CLI flags that were given)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RELAYGATE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.type, raw)
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                values[key] = value
+        settings = cls(**values)
+        settings.data_dir = Path(settings.data_dir)
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """Serialise for worker processes, which re-read settings from the environment."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f"RELAYGATE_{f.name.upper()}"] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return out
+
+
+def _coerce(type_name: Any, raw: str) -> Any:
+    name = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "str")
+    if name == "bool":
+        return _parse_bool(raw)
+    if name == "int":
+        return int(raw)
+    if name == "float":
+        return float(raw)
+    if name == "Path":
+        return Path(raw)
+    return raw

@@ -1,0 +1,3 @@
+from relaygate.providers.azure.adapter import AzureAdapter
+
+__all__ = ["AzureAdapter"]

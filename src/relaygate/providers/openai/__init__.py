@@ -1,0 +1,3 @@
+from relaygate.providers.openai.adapter import OpenAIAdapter
+
+__all__ = ["OpenAIAdapter"]

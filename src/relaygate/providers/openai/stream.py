@@ -1,0 +1,124 @@
+"""Relays an OpenAI SSE stream byte-for-byte, reading only what billing needs.
+
+Each upstream read is forwarded as one write, cut at the last complete event so a caller never
+sees half an event. Only events that may carry usage, an error or the terminator are parsed;
+the rest are scanned with a substring test and passed on untouched.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from relaygate.providers.base import UpstreamError, Usage
+from relaygate.providers.openai.usage import usage_from_openai
+
+_DONE = b"data: [DONE]"
+_ERROR = b'data: {"error"'
+_USAGE_MARKS = (b'"usage":{', b'"usage": {')
+_NULL_USAGE = b',"usage":null'
+
+
+class OpenAIStreamRelay:
+    __slots__ = ("_events", "_rest", "done", "error", "strip_usage", "usage")
+
+    def __init__(self, strip_usage: bool) -> None:
+        self.strip_usage = strip_usage
+        self.usage: Usage | None = None
+        self.done = False
+        self.error: UpstreamError | None = None
+        self._rest = b""
+        self._events: list[bytes] = []  # forwarded bytes, parsed only if usage never arrives
+
+    def feed(self, data: bytes) -> bytes:
+        if self._rest:
+            data = self._rest + data
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        cut = data.rfind(b"\n\n")
+        if cut < 0:
+            self._rest = data
+            return b""
+        complete, self._rest = data[: cut + 2], data[cut + 2 :]
+        if _DONE in complete or _ERROR in complete or any(m in complete for m in _USAGE_MARKS):
+            complete = self._inspect(complete)
+        if self.strip_usage and _NULL_USAGE in complete:
+            complete = complete.replace(_NULL_USAGE, b"")
+        self._events.append(complete)
+        return complete
+
+    def _inspect(self, complete: bytes) -> bytes:
+        kept: list[bytes] = []
+        for event in complete.split(b"\n\n"):
+            if not event:
+                continue
+            payload = _data_of(event)
+            if payload == b"[DONE]":
+                self.done = True
+            elif payload is not None and payload.startswith(b"{"):
+                event = self._json_event(event, payload)
+            if event:
+                kept.append(event)
+        return b"\n\n".join(kept) + b"\n\n" if kept else b""
+
+    def _json_event(self, event: bytes, payload: bytes) -> bytes:
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return event
+        if not isinstance(obj, dict):
+            return event
+        err = obj.get("error")
+        if isinstance(err, dict):
+            self.error = UpstreamError(502, str(err.get("message") or "upstream error mid-stream"),
+                                       str(err.get("type") or "upstream_error"),
+                                       str(err["code"]) if err.get("code") is not None else None)
+            return event
+        usage = usage_from_openai(obj.get("usage"))
+        if usage is None:
+            return event
+        self.usage = usage
+        if not self.strip_usage:
+            return event
+        if not obj.get("choices"):
+            return b""  # the usage-only chunk the caller did not ask for
+        del obj["usage"]
+        return b"data: " + orjson.dumps(obj)
+
+    def completion_text(self) -> str:
+        """The generated text relayed so far, for counting tokens when no usage arrived."""
+        parts: list[str] = []
+        for block in self._events:
+            for event in block.split(b"\n\n"):
+                payload = _data_of(event)
+                if not payload or not payload.startswith(b"{"):
+                    continue
+                try:
+                    obj = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    continue
+                for choice in obj.get("choices") or ():
+                    collect_delta(choice.get("delta") or choice, parts)
+        return "".join(parts)
+
+
+def collect_delta(delta: dict, parts: list[str]) -> None:
+    for field in ("content", "reasoning_content", "text", "refusal"):
+        value = delta.get(field)
+        if isinstance(value, str):
+            parts.append(value)
+    for call in delta.get("tool_calls") or ():
+        fn = call.get("function") or {}
+        parts.append(str(fn.get("name") or ""))
+        parts.append(str(fn.get("arguments") or ""))
+    fn = delta.get("function_call")
+    if isinstance(fn, dict):
+        parts.append(str(fn.get("name") or ""))
+        parts.append(str(fn.get("arguments") or ""))
+
+
+def _data_of(event: bytes) -> bytes | None:
+    """The data payload of one SSE event (data lines joined), or None for comments/other fields."""
+    lines = [ln[5:].lstrip(b" ") for ln in event.split(b"\n") if ln.startswith(b"data:")]
+    if not lines:
+        return None
+    return lines[0] if len(lines) == 1 else b"\n".join(lines)

@@ -1,0 +1,148 @@
+"""POST /v1/chat/completions: authenticate, price, reserve, relay with failover, settle.
+
+The order matters for money: nothing reaches an upstream before the worst-case cost is
+reserved, and the settlement in ``finally`` runs however the request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from relaygate.api.errors import GatewayError
+from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_bytes
+from relaygate.billing.estimate import estimate_prompt_tokens, requested_output_tokens
+from relaygate.billing.pricing import worst_case_cost
+from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
+from relaygate.providers.registry import adapter_for
+from relaygate.relay.auth import authenticate, check_model_allowed
+from relaygate.relay.context import RequestContext, new_request_id
+from relaygate.relay.router import candidates
+from relaygate.relay.streaming import relay_stream
+from relaygate.relay.upstream import timeout_for
+from relaygate.relay.validate import parse_chat
+from relaygate.state.snapshot import ChannelInfo
+
+if TYPE_CHECKING:
+    from relaygate.relay.service import Relay
+
+
+async def handle_chat(relay: Relay, scope: Scope, receive: Receive, send: Send) -> None:
+    ctx = RequestContext(new_request_id(), "chat.completions", time.perf_counter())
+    rid = (b"x-request-id", ctx.request_id.encode())
+    try:
+        channels = await _admit(relay, ctx, scope, receive)
+    except GatewayError as err:
+        ctx.fail(err.status, "rejected", err.message)
+        await relay.send_error(send, err, rid)
+        relay.record_unbilled(ctx)
+        return
+    try:
+        await _relay(relay, ctx, channels, scope, receive, send, rid)
+    finally:
+        await relay.settle(ctx)
+
+
+async def _admit(relay: Relay, ctx: RequestContext, scope: Scope, receive: Receive) -> tuple[ChannelInfo, ...]:
+    """Everything that can refuse a request before money is reserved; returns its channels."""
+    rt = relay.rt
+    snap = rt.snapshot
+    ctx.key, ctx.user = authenticate(scope, snap)
+    req = ctx.req = parse_chat(await read_body(scope, receive, rt.settings.max_body_bytes))
+    ctx.model = req.model
+    check_model_allowed(ctx.key, req.model)
+    channels = snap.routes.get((ctx.user.group, req.model))
+    if not channels:
+        raise GatewayError(404, f"The model `{req.model}` does not exist or you do not have access to it.",
+                           code="model_not_found", param="model")
+    price = ctx.price = snap.prices.get(req.model)
+    if price is None and not rt.settings.allow_unpriced:
+        raise GatewayError(403, f"The model `{req.model}` has no price set; ask the operator to price it.",
+                           "permission_error", "model_not_priced", "model")
+    output = requested_output_tokens(req.body) or (price.max_output_tokens if price else None) \
+        or rt.settings.default_max_output_tokens
+    n = req.body.get("n") or 1
+    reserve = worst_case_cost(price, estimate_prompt_tokens(req.body, req.model), output * n)
+    if not await rt.ledger.reserve(ctx.user.id, ctx.key.id, ctx.key.budget, reserve):
+        raise GatewayError(403, "You exceeded your current quota: the balance cannot cover this request "
+                           f"(up to {reserve / 1e6:.6f} {rt.settings.currency}).",
+                           "insufficient_quota", "insufficient_quota")
+    ctx.reserved = reserve
+    return channels
+
+
+async def _relay(relay: Relay, ctx: RequestContext, channels: tuple[ChannelInfo, ...], scope: Scope,
+                 receive: Receive, send: Send, rid: tuple[bytes, bytes]) -> None:
+    req = ctx.req
+    assert req is not None
+    settings = relay.rt.settings
+    last: UpstreamError | None = None
+    for ch in candidates(channels, relay.health.down):
+        if ctx.tries >= settings.relay_max_tries:
+            break
+        ctx.tries += 1
+        ctx.channel_id = ch.id
+        req.upstream_model = ctx.upstream_model = ch.upstream_model(req.model)
+        last = await _try_channel(relay, ctx, ch, req, receive, send, rid)
+        if last is None:
+            relay.health.success(ch.id)
+            return
+        if last.channel_fault:
+            relay.health.failure(ch.id, last.message)
+        if not last.retryable:
+            break
+    if last is None:
+        last = UpstreamError(503, f"No available channel for the model `{req.model}` right now.",
+                             "service_unavailable", "no_available_channel")
+    ctx.fail(last.status, "upstream_error", last.message)
+    headers = [rid, *([(b"retry-after", last.retry_after.encode())] if last.retry_after else [])]
+    await relay.send_error(send, GatewayError(last.status, last.message, last.type, last.code), *headers)
+
+
+async def _try_channel(relay: Relay, ctx: RequestContext, ch: ChannelInfo, req: ChatRequest,
+                       receive: Receive, send: Send, rid: tuple[bytes, bytes]) -> UpstreamError | None:
+    """One attempt. Returns None when the caller got an answer, else the error for failover."""
+    adapter = adapter_for(ch.type)
+    up = adapter.build_chat(ch, ch.next_key(), req)
+    timeout = timeout_for(relay.rt.settings, ch.timeout_s, req.stream)
+    try:
+        resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
+                                          timeout=timeout)
+    except TimeoutError:
+        return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
+                             retryable=True, channel_fault=True)
+    except (aiohttp.ClientError, OSError) as exc:
+        return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
+                             "upstream_unreachable", retryable=True, channel_fault=True)
+    try:
+        if resp.status >= 300:
+            body = await _read_quietly(resp)
+            err = adapter.parse_error(resp.status, body)
+            err.retry_after = resp.headers.get("Retry-After")
+            return err
+        if req.stream:
+            return await relay_stream(relay, ctx, resp, adapter, req, receive, send, rid)
+        try:
+            raw = await resp.read()
+            body, ctx.usage = adapter.parse_chat(req, raw)
+        except UpstreamFailure as exc:
+            return exc.error
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return UpstreamError(502, f"The upstream connection failed mid-answer: {type(exc).__name__}.",
+                                 "upstream_error", "upstream_broken", retryable=True, channel_fault=True)
+        if ctx.usage is None:
+            ctx.completion_text = adapter.completion_text(raw)
+        await send_bytes(send, 200, body, [JSON_CT, rid])
+        return None
+    finally:
+        resp.release()
+
+
+async def _read_quietly(resp: aiohttp.ClientResponse) -> bytes:
+    try:
+        return await asyncio.wait_for(resp.read(), 10.0)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        return b""

@@ -1,0 +1,109 @@
+"""The hot path's long-lived parts in one process: upstream pool, channel health, settlement."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from relaygate.api.errors import GatewayError
+from relaygate.api.http import JSON_CT, Send, send_bytes
+from relaygate.providers.base import ChatRequest, UpstreamFailure
+from relaygate.providers.registry import adapter_for
+from relaygate.relay.context import RequestContext
+from relaygate.relay.health import ChannelHealth
+from relaygate.relay.upstream import make_client, timeout_for
+from relaygate.state.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from relaygate.runtime import Runtime
+
+log = logging.getLogger("relaygate.relay")
+
+
+class Relay:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.client = make_client(runtime.settings)
+        self.health = ChannelHealth(runtime)
+        self._models_cache: dict[tuple[Any, ...], bytes] = {}
+        runtime.relay = self
+
+    def start(self) -> None:
+        self.rt.spawn(self.health.run_checks(), "health-checks")
+
+    def on_snapshot(self, snap: Snapshot) -> None:
+        self._models_cache.clear()
+        self.health.on_snapshot()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def send_error(self, send: Send, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
+        extra = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+        await send_bytes(send, err.status, err.openai_body(), [JSON_CT, *headers, *extra])
+
+    async def settle(self, ctx: RequestContext) -> None:
+        """Charge the exact cost against the reservation and queue the usage record."""
+        cost = ctx.cost()
+        charge_amount, capped = cost, False
+        if ctx.user is not None and ctx.key is not None:
+            charge = await self.rt.ledger.settle(ctx.user.id, ctx.key.id, ctx.key.budget, ctx.reserved, cost)
+            charge_amount, capped = charge.amount, charge.capped
+            if capped:
+                log.warning("request %s cost %d but only %d could be charged", ctx.request_id, cost,
+                            charge.amount)
+        self.rt.recorder.add(ctx.record(charge_amount, capped))
+
+    def record_unbilled(self, ctx: RequestContext) -> None:
+        """Requests refused after authentication are recorded too, at no cost."""
+        if ctx.user is not None:
+            self.rt.recorder.add(ctx.record(0, False))
+
+    def models_body(self, group: str, allowed: frozenset[str] | None) -> bytes:
+        snap = self.rt.snapshot
+        cache_key = (group, allowed)
+        body = self._models_cache.get(cache_key)
+        if body is None:
+            names = snap.models_for_group(group)
+            if allowed is not None:
+                names &= allowed
+            if not self.rt.settings.allow_unpriced:
+                names = {m for m in names if m in snap.prices}
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "relaygate"} for m in sorted(names)]
+            body = orjson.dumps({"object": "list", "data": data})
+            self._models_cache[cache_key] = body
+        return body
+
+    async def test_channel(self, channel_id: int, model: str | None = None) -> dict[str, Any]:
+        """A one-line chat through the channel, unbilled: for operators and health checks."""
+        ch = self.rt.snapshot.channels.get(channel_id)
+        if ch is None:
+            raise KeyError(channel_id)
+        model = model or (sorted(ch.models)[0] if ch.models else next(iter(sorted(ch.model_mapping)), ""))
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+        req = ChatRequest(body=body, model=model, stream=False, wants_usage=False,
+                          upstream_model=ch.upstream_model(model))
+        adapter = adapter_for(ch.type)
+        up = adapter.build_chat(ch, ch.next_key(), req)
+        started = time.perf_counter()
+        result: dict[str, Any] = {"ok": False, "status_code": None, "model": model, "error": None}
+        try:
+            async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
+                                           timeout=timeout_for(self.rt.settings, ch.timeout_s or 30, False)) as resp:
+                raw = await resp.read()
+                result["status_code"] = resp.status
+                if resp.status >= 300:
+                    result["error"] = adapter.parse_error(resp.status, raw).message
+                else:
+                    adapter.parse_chat(req, raw)
+                    result["ok"] = True
+        except UpstreamFailure as exc:
+            result["error"] = exc.error.message
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            result["error"] = f"{type(exc).__name__}: {exc}"
+        result["latency_ms"] = int((time.perf_counter() - started) * 1000)
+        return result

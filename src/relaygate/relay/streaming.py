@@ -1,0 +1,86 @@
+"""Relays an upstream stream to the caller as it arrives, and notices a caller that leaves.
+
+The response start is held back until the first upstream bytes arrive, so a channel that fails
+before producing anything can still be replaced by the next one. A disconnect cancels the
+relay at once (not at the next chunk), closes the upstream call, and bills what was relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import aiohttp
+import orjson
+
+from relaygate.api.http import SSE_HEADERS, Receive, Send
+from relaygate.providers.base import ChatAdapter, ChatRequest, UpstreamError
+from relaygate.relay.context import RequestContext
+
+if TYPE_CHECKING:
+    from relaygate.relay.service import Relay
+
+
+async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientResponse, adapter: ChatAdapter,
+                       req: ChatRequest, receive: Receive, send: Send,
+                       rid: tuple[bytes, bytes]) -> UpstreamError | None:
+    stream = adapter.stream_relay(req)
+    started = False
+    gone = False
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_message(fut: asyncio.Future) -> None:
+        nonlocal gone
+        if not fut.cancelled() and fut.exception() is None and fut.result()["type"] == "http.disconnect":
+            gone = True
+            task.cancel()
+
+    watcher = asyncio.ensure_future(receive())
+    watcher.add_done_callback(on_message)
+    try:
+        async for data in resp.content.iter_any():
+            out = stream.feed(data)
+            if not out:
+                continue
+            if not started:
+                await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, rid]})
+                started = True
+                ctx.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
+            await send({"type": "http.response.body", "body": out, "more_body": True})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        task.uncancel()
+        resp.close()  # abort the upstream call: it stops generating and billing
+        ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
+        ctx.usage = stream.usage
+        ctx.completion_text = stream.completion_text()
+        return None
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        if not started:
+            return UpstreamError(504 if isinstance(exc, TimeoutError) else 502,
+                                 f"The upstream stream failed before any data: {type(exc).__name__}.",
+                                 "upstream_error", "upstream_broken", retryable=True, channel_fault=True)
+        ctx.fail(502, "upstream_error", f"the upstream stream broke after data was sent: {type(exc).__name__}")
+    finally:
+        watcher.remove_done_callback(on_message)
+        watcher.cancel()
+    if not started:
+        return UpstreamError(502, "The upstream ended the stream without sending anything.", "upstream_error",
+                             "upstream_empty_stream", retryable=True, channel_fault=True)
+    ctx.usage = stream.usage
+    if ctx.usage is None:
+        ctx.completion_text = stream.completion_text()
+    tail = b""
+    if stream.error is not None:
+        ctx.fail(stream.error.status, "upstream_error", stream.error.message)
+    elif not stream.done:
+        if ctx.outcome == "ok":
+            ctx.fail(502, "upstream_error", "the upstream stream ended without [DONE]")
+        tail = b"data: " + orjson.dumps({"error": {
+            "message": "The upstream stream ended unexpectedly; the answer is incomplete.",
+            "type": "upstream_error", "param": None, "code": "stream_incomplete"}}) + b"\n\n"
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
+    return None

@@ -1,0 +1,120 @@
+"""Database tables. Money columns are integer micro-units; never floats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    group: Mapped[str] = mapped_column("group_name", String(64), default="default")
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hint: Mapped[str] = mapped_column(String(32))  # "sk-abcd...wxyz", safe to show
+    models: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    allowed_ips: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(512), default="")
+    keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    model_mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    group: Mapped[str] = mapped_column("group_name", String(256), default="default")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    # enabled | disabled (by an operator) | auto_disabled (by failures; health checks re-enable)
+    status: Mapped[str] = mapped_column(String(16), default="enabled")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # adapter options
+    timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Price(Base):
+    __tablename__ = "prices"
+
+    model: Mapped[str] = mapped_column(String(191), primary_key=True)
+    # micro-units per 1M tokens
+    input: Mapped[int] = mapped_column(BigInteger, default=0)
+    output: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cache_write: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    per_request: Mapped[int] = mapped_column(BigInteger, default=0)  # micro-units per call
+    max_output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageLog(Base):
+    __tablename__ = "usage_logs"
+    __table_args__ = (
+        Index("ix_usage_user_created", "user_id", "created_at"),
+        Index("ix_usage_key_created", "key_id", "created_at"),
+        Index("ix_usage_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channel_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    endpoint: Mapped[str] = mapped_column(String(64), default="")
+    model: Mapped[str] = mapped_column(String(191), default="")
+    upstream_model: Mapped[str] = mapped_column(String(191), default="")
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[int] = mapped_column(BigInteger, default=0)
+    status_code: Mapped[int] = mapped_column(Integer, default=200)
+    # ok | upstream_error | client_cancelled | gateway_error
+    outcome: Mapped[str] = mapped_column(String(32), default="ok")
+    usage_source: Mapped[str] = mapped_column(String(16), default="upstream")  # upstream | local | none
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tries: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Meta(Base):
+    """Small key/value table: the state version counter other processes poll."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
