@@ -25,6 +25,7 @@ class Settings:
     demo: bool = False
     database_url: str = ""  # empty -> SQLite file in data_dir
     redis_url: str = ""  # empty -> in-process quota and state
+    redis_prefix: str = "relaygate"  # key prefix, so several gateways can share one Redis
     admin_key: str = ""  # empty -> generated on first start, saved to data_dir/admin.key
     config_file: str = ""  # optional relaygate.yaml applied at start-up
     currency: str = "USD"

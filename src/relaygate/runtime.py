@@ -49,7 +49,7 @@ class Runtime:
             from relaygate.billing.redis_ledger import RedisLedger
 
             self.redis = aioredis.from_url(self.settings.redis_url)
-            self.ledger = RedisLedger(self.redis)
+            self.ledger = RedisLedger(self.redis, self.settings.redis_prefix)
         await self.reload_state()
         await self._load_ledger()
         self.recorder.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 MICRO = 1_000_000
+MAX_AMOUNT = Decimal(10**12)  # fits a 64-bit column in micro-units with room to spare
 
 
 class MoneyError(ValueError):
@@ -23,10 +24,9 @@ def parse_money(value: object, *, allow_negative: bool = False) -> int:
         raise MoneyError(f"not a finite amount: {value!r}")
     if amount < 0 and not allow_negative:
         raise MoneyError("amount must not be negative")
-    micro = (amount * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    if abs(micro) > 10**18:
-        raise MoneyError("amount too large")
-    return int(micro)
+    if abs(amount) > MAX_AMOUNT:
+        raise MoneyError(f"amount too large (at most {MAX_AMOUNT})")
+    return int((amount * MICRO).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def format_money(micro: int | None) -> str | None:

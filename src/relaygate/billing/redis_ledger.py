@@ -11,8 +11,8 @@ from typing import Any
 from relaygate.billing.ledger import Account, Charge
 
 _RESERVE = """
-local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '-1')
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
 local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
 local amount = tonumber(ARGV[1])
 if ub - ur < amount then return 0 end

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from relaygate.runtime import Runtime
 
 log = logging.getLogger("relaygate.state")
-CHANNEL = "relaygate:state"
 KEY = "state_version"
 
 
@@ -27,6 +26,7 @@ class StateVersion:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.seen = 0
+        self.channel = f"{runtime.settings.redis_prefix}:state"
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def read(self) -> int:
@@ -43,7 +43,7 @@ class StateVersion:
                 s.add(Meta(key=KEY, value="1"))
         if self.rt.redis is not None:
             with contextlib.suppress(Exception):
-                await self.rt.redis.publish(CHANNEL, "changed")
+                await self.rt.redis.publish(self.channel, "changed")
 
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll(), name="state-poll"))
@@ -65,7 +65,7 @@ class StateVersion:
         while True:
             try:
                 pubsub = self.rt.redis.pubsub()
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(self.channel)
                 async for msg in pubsub.listen():
                     if msg.get("type") == "message":
                         await self.rt.reload_state()

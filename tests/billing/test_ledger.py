@@ -1,0 +1,98 @@
+"""The ledger's promises, checked on the in-process and the Redis implementation alike."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from relaygate.billing.ledger import LocalLedger
+from relaygate.billing.redis_ledger import RedisLedger
+from tests.services import REDIS_URL, redis_available
+
+
+@pytest.fixture(params=["local", "redis"])
+async def ledgers(request: pytest.FixtureRequest) -> AsyncIterator[list]:
+    """Two handles on one ledger: for Redis, two clients as two gateway processes would hold."""
+    if request.param == "local":
+        ledger = LocalLedger()
+        yield [ledger, ledger]
+        return
+    if not redis_available():
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379: Redis ledger tests are SKIPPED")
+    import redis.asyncio as aioredis
+
+    prefix = f"test-{secrets.token_hex(4)}"
+    clients = [aioredis.from_url(REDIS_URL), aioredis.from_url(REDIS_URL)]
+    yield [RedisLedger(c, prefix) for c in clients]
+    keys = [k async for k in clients[0].scan_iter(f"{prefix}:*")]
+    if keys:
+        await clients[0].delete(*keys)
+    for c in clients:
+        await c.aclose()
+
+
+async def test_reserve_refuses_what_the_balance_cannot_cover(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, _ = ledgers
+    await a.load({1: (1000, 0)}, {10: 0})
+    assert await a.reserve(1, 10, None, 600)
+    assert not await a.reserve(1, 10, None, 600), "a second reservation overdrew the balance"
+    assert await a.reserve(1, 10, None, 400)
+    assert (await a.user(1)).reserved == 1000
+
+
+async def test_settle_charges_exact_cost_and_releases_the_rest(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, b = ledgers
+    await a.load({1: (1000, 0)}, {10: 0})
+    assert await a.reserve(1, 10, None, 600)
+    charge = await b.settle(1, 10, None, 600, 250)
+    assert charge.amount == 250 and not charge.capped
+    user = await a.user(1)
+    assert (user.balance, user.used, user.reserved) == (750, 250, 0)
+    assert (await a.key(10)).used == 250
+
+
+async def test_settle_never_takes_an_account_below_zero(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, _ = ledgers
+    await a.load({1: (100, 0)}, {10: 0})
+    assert await a.reserve(1, 10, None, 100)
+    charge = await a.settle(1, 10, None, 100, 180)  # the upstream reported more than estimated
+    assert charge.amount == 100 and charge.capped
+    assert (await a.user(1)).balance == 0
+
+
+async def test_key_budget_limits_independently_of_the_user(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, _ = ledgers
+    await a.load({1: (10_000, 0)}, {10: 0, 11: 0})
+    assert await a.reserve(1, 10, 500, 400)
+    assert not await a.reserve(1, 10, 500, 200)
+    assert await a.reserve(1, 11, None, 200), "another key of the same user is not limited"
+    await a.settle(1, 10, 500, 400, 400)
+    assert not await a.reserve(1, 10, 500, 101)
+    assert await a.reserve(1, 10, 500, 100)
+
+
+async def test_concurrent_reservations_from_two_processes_never_overdraw(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, b = ledgers
+    await a.load({1: (10 * 77, 0)}, {10: 0})
+    results = await asyncio.gather(*((a if i % 2 else b).reserve(1, 10, None, 77) for i in range(100)))
+    assert sum(results) == 10
+    await asyncio.gather(*((a if i % 2 else b).settle(1, 10, None, 77, 50) for i in range(10)))
+    user = await a.user(1)
+    assert (user.balance, user.used, user.reserved) == (770 - 500, 500, 0)
+
+
+async def test_set_balance_returns_the_delta_for_the_database(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, _ = ledgers
+    await a.load({1: (1000, 0)}, {})
+    await a.reserve(1, 10, None, 300)
+    assert await a.set_balance(1, 5000) == 4000
+    assert (await a.user(1)).reserved == 300, "a top-up must not forget reservations in flight"
+
+
+async def test_unknown_user_cannot_reserve(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, _ = ledgers
+    await a.load({}, {})
+    assert not await a.reserve(99, 10, None, 1)

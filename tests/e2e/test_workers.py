@@ -1,0 +1,83 @@
+"""Several worker processes sharing balances and state through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+import openai
+import pytest
+
+from tests.gateway import Gateway, unique_model
+from tests.services import REDIS_URL, redis_available
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture()
+def multi(fresh_database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    if not redis_available():
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379: multi-worker tests are SKIPPED")
+    gw = Gateway(tmp_path / "gw", fresh_database_url, workers=2, redis_url=REDIS_URL,
+                 redis_prefix=f"rg-test-{secrets.token_hex(4)}").start()
+    yield gw
+    assert gw.stop() == 0, gw.log()
+
+
+def _until_accepted(gw: Gateway, key: str, model: str) -> None:
+    """A key created through one worker reaches the others through Redis pub/sub within moments."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            gw.client(key).models.list()
+            return
+        except openai.AuthenticationError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_two_workers_share_one_balance(multi: Gateway, sim) -> None:  # type: ignore[no-untyped-def]
+    model = unique_model()
+    multi.channel(sim.base_url, [model])
+    multi.price(model, "0", "10.00")
+    user, key = multi.funded_key("0.10")
+    _until_accepted(multi, key["key"], model)
+    sim.knobs.latency_ms = 200
+
+    async def run() -> list[object]:
+        client = multi.async_client(key["key"], timeout=30)
+        async def one() -> object:
+            try:
+                return await client.chat.completions.create(model=model, messages=HI, max_tokens=1000)
+            except openai.APIStatusError as exc:
+                return exc
+        results = await asyncio.gather(*(one() for _ in range(60)))
+        await client.close()
+        return results
+
+    results = asyncio.run(run())
+    ok = [r for r in results if not isinstance(r, Exception)]
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert all(isinstance(e, openai.PermissionDeniedError) and e.code == "insufficient_quota" for e in errors), errors
+    assert 1 <= len(ok) <= 10
+    records = multi.logs(key_id=key["id"], limit=1000)
+    assert len(records) == 60
+    spent = sum(int(round(float(r["cost"]) * 1_000_000)) for r in records)
+    balance = multi.get_user(user["id"])["balance"]
+    assert int(round(float(balance) * 1_000_000)) == 100_000 - spent >= 0
+    assert len({r["channel_id"] for r in records if r["status_code"] == 200}) == 1
+
+
+def test_changes_reach_every_worker(multi: Gateway, sim) -> None:  # type: ignore[no-untyped-def]
+    model = unique_model()
+    multi.channel(sim.base_url, [model])
+    multi.price(model)
+    _user, key = multi.funded_key()
+    _until_accepted(multi, key["key"], model)
+    multi.api("PATCH", f"/api/keys/{key['id']}", json={"enabled": False})
+    time.sleep(0.5)
+    for _ in range(10):  # requests spread over both workers; none may still accept the key
+        with pytest.raises(openai.AuthenticationError):
+            multi.client(key["key"]).chat.completions.create(model=model, messages=HI)

@@ -1,0 +1,94 @@
+"""The OpenAI SSE relay: bytes out as they come in, usage read, usage removed when not asked for."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from relaygate.providers.openai.stream import OpenAIStreamRelay
+
+
+def chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None,
+          choices: bool = True, null_usage: bool = True) -> bytes:
+    obj: dict = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    obj["choices"] = [{"index": 0, "delta": {"content": content} if content is not None else {},
+                       "finish_reason": finish}] if choices else []
+    if usage is not None:
+        obj["usage"] = usage
+    elif null_usage:
+        obj["usage"] = None
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+         "prompt_tokens_details": {"cached_tokens": 3}}
+STREAM = chunk("Hel") + chunk("lo") + chunk(finish="stop") + chunk(usage=USAGE, choices=False) + b"data: [DONE]\n\n"
+
+
+def relay_all(relay: OpenAIStreamRelay, data: bytes, size: int) -> bytes:
+    return b"".join(relay.feed(data[i:i + size]) for i in range(0, len(data), size))
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, len(STREAM)])
+def test_caller_who_asked_for_usage_gets_the_stream_unchanged(size: int) -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    assert relay_all(relay, STREAM, size) == STREAM
+    assert relay.done
+    assert (relay.usage.prompt_tokens, relay.usage.completion_tokens, relay.usage.cache_read_tokens) == (5, 2, 3)
+
+
+@pytest.mark.parametrize("size", [1, 13, len(STREAM)])
+def test_usage_chunk_and_null_usage_fields_removed_for_a_caller_who_did_not_ask(size: int) -> None:
+    relay = OpenAIStreamRelay(strip_usage=True)
+    out = relay_all(relay, STREAM, size)
+    assert out == (chunk("Hel", null_usage=False) + chunk("lo", null_usage=False)
+                   + chunk(finish="stop", null_usage=False) + b"data: [DONE]\n\n")
+    assert relay.usage is not None and relay.usage.completion_tokens == 2
+
+
+def test_usage_on_the_last_content_chunk_is_read_and_the_chunk_kept() -> None:
+    # some OpenAI-compatible servers attach usage to the final chunk instead of a separate one
+    relay = OpenAIStreamRelay(strip_usage=True)
+    out = relay.feed(chunk("Hi") + chunk(finish="stop", usage=USAGE) + b"data: [DONE]\n\n")
+    events = [e for e in out.split(b"\n\n") if e.startswith(b"data: {")]
+    assert len(events) == 2 and b'"usage"' not in out
+    assert orjson.loads(events[1][6:])["choices"][0]["finish_reason"] == "stop"
+    assert relay.usage.prompt_tokens == 5
+
+
+def test_partial_event_is_held_until_complete() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    first = chunk("a")
+    assert relay.feed(first[:10]) == b""
+    assert relay.feed(first[10:]) == first
+
+
+def test_crlf_framing_is_normalised() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    out = relay.feed(chunk("x").replace(b"\n", b"\r\n") + b"data: [DONE]\r\n\r\n")
+    assert out == chunk("x") + b"data: [DONE]\n\n" and relay.done
+
+
+def test_error_event_mid_stream_is_forwarded_and_noted() -> None:
+    relay = OpenAIStreamRelay(strip_usage=True)
+    err = b'data: {"error":{"message":"overloaded","type":"server_error","code":"x"}}\n\n'
+    out = relay.feed(chunk("a", null_usage=False) + err)
+    assert out.endswith(err) and relay.error is not None and relay.error.message == "overloaded"
+    assert not relay.done
+
+
+def test_comments_and_keepalives_pass_and_completion_text_collects_what_was_relayed() -> None:
+    relay = OpenAIStreamRelay(strip_usage=True)
+    tool = (b'data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","type":"function",'
+            b'"function":{"name":"get","arguments":"{\\"a\\":1}"}}]}}]}\n\n')
+    out = relay.feed(b": keep-alive\n\n" + chunk("Hel") + chunk("lo") + tool)
+    assert out.startswith(b": keep-alive\n\n")
+    assert relay.completion_text() == 'Hello' + 'get{"a":1}'
+    assert relay.usage is None
+
+
+def test_text_that_mentions_usage_or_done_is_not_mistaken_for_them() -> None:
+    relay = OpenAIStreamRelay(strip_usage=True)
+    tricky = chunk('"usage":{"x":1} and data: [DONE]', null_usage=False)
+    assert relay.feed(tricky) == tricky
+    assert relay.usage is None and not relay.done
