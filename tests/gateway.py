@@ -117,3 +117,10 @@ class Gateway:
 
 def unique_model(prefix: str = "m") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def micro(amount: str) -> int:
+    """A decimal money string from the API as integer micro-units, without floats."""
+    whole, _, frac = amount.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole)) * 1_000_000 + int((frac + "000000")[:6]))

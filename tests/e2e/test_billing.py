@@ -7,15 +7,10 @@ import asyncio
 import openai
 import pytest
 
-from tests.gateway import Gateway, unique_model
+from tests.gateway import Gateway, micro, unique_model
 
 HI = [{"role": "user", "content": "hi"}]
 
-
-def micro(amount: str) -> int:
-    whole, _, frac = amount.partition(".")
-    sign = -1 if whole.startswith("-") else 1
-    return sign * (abs(int(whole)) * 1_000_000 + int((frac + "000000")[:6]))
 
 
 def test_exact_balances_after_a_mix_of_requests(gateway: Gateway, sim) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway import Gateway, unique_model
+from tests.gateway import Gateway, micro, unique_model
 
 WEATHER_TOOL = {
     "type": "function",
@@ -50,10 +50,10 @@ def test_non_stream_reply_usage_and_record(setup, sim) -> None:  # type: ignore[
     assert rec["status_code"] == 200 and rec["stream"] is False and rec["model"] == model
     # $1 per 1M input, $2 per 1M output, rounded up to the micro-unit
     expected = -(-(reply.usage.prompt_tokens * 1_000_000 + reply.usage.completion_tokens * 2_000_000) // 1_000_000)
-    assert _micro(rec["cost"]) == expected
+    assert micro(rec["cost"]) == expected
     after = gw.get_user(user["id"])
-    assert _micro(after["balance"]) == 10_000_000 - expected
-    assert _micro(after["used"]) == expected
+    assert micro(after["balance"]) == 10_000_000 - expected
+    assert micro(after["used"]) == expected
 
 
 def test_stream_parity_and_usage_only_when_asked(setup) -> None:  # type: ignore[no-untyped-def]
@@ -72,7 +72,7 @@ def test_stream_parity_and_usage_only_when_asked(setup) -> None:  # type: ignore
     assert with_usage[-1].usage.prompt_tokens == whole.usage.prompt_tokens
     records = gw.logs(key_id=key["id"])
     assert len(records) == 3
-    assert {r["usage_source"] if "usage_source" in r else "upstream" for r in records} == {"upstream"}
+    assert {r["usage_source"] for r in records} == {"upstream"}
     assert len({r["cost"] for r in records}) == 1, "the same answer must cost the same, streamed or not"
 
 
@@ -181,8 +181,3 @@ def test_request_id_on_every_response(setup) -> None:  # type: ignore[no-untyped
     for resp in (ok, bad, models):
         assert resp.headers.get("x-request-id", "").startswith("req_")
     assert gw.logs(key_id=key["id"])[0]["request_id"] == ok.headers["x-request-id"]
-
-
-def _micro(amount: str) -> int:
-    whole, _, frac = amount.partition(".")
-    return int(whole) * 1_000_000 + int((frac + "000000")[:6])

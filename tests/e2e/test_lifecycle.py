@@ -9,7 +9,7 @@ import time
 import httpx
 import orjson
 
-from tests.gateway import Gateway, unique_model
+from tests.gateway import Gateway, micro, unique_model
 
 
 def _wait_record(gw: Gateway, key_id: int, timeout: float = 10.0) -> dict:
@@ -51,8 +51,8 @@ def test_client_disconnect_mid_stream_stops_upstream_and_bills_what_was_relayed(
     # billed for what was relayed (possibly a few chunks more that were in flight), not the full answer
     assert 0 < rec["completion_tokens"] < 150
     assert len(received.split()) <= rec["completion_tokens"] + 2
-    spent = 10_000_000 - _micro(gateway.get_user(user["id"])["balance"])
-    assert spent == _micro(rec["cost"]) > 0
+    spent = 10_000_000 - micro(gateway.get_user(user["id"])["balance"])
+    assert spent == micro(rec["cost"]) > 0
 
 
 def test_sigterm_finishes_streams_in_flight_and_loses_no_record(fresh_database_url: str, sim, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -99,12 +99,7 @@ def test_sigterm_finishes_streams_in_flight_and_loses_no_record(fresh_database_u
     try:
         records = again.logs(key_id=key["id"])
         assert len(records) == 10 and all(r["status_code"] == 200 for r in records)
-        spent = sum(_micro(r["cost"]) for r in records)
-        assert _micro(again.get_user(user["id"])["balance"]) == 10_000_000 - spent
+        spent = sum(micro(r["cost"]) for r in records)
+        assert micro(again.get_user(user["id"])["balance"]) == 10_000_000 - spent
     finally:
         assert again.stop() == 0
-
-
-def _micro(amount: str) -> int:
-    whole, _, frac = amount.partition(".")
-    return int(whole) * 1_000_000 + int((frac + "000000")[:6])

@@ -9,7 +9,7 @@ import time
 import openai
 import pytest
 
-from tests.gateway import Gateway, unique_model
+from tests.gateway import Gateway, micro, unique_model
 from tests.services import REDIS_URL, redis_available
 
 HI = [{"role": "user", "content": "hi"}]
@@ -64,9 +64,8 @@ def test_two_workers_share_one_balance(multi: Gateway, sim) -> None:  # type: ig
     assert 1 <= len(ok) <= 10
     records = multi.logs(key_id=key["id"], limit=1000)
     assert len(records) == 60
-    spent = sum(int(round(float(r["cost"]) * 1_000_000)) for r in records)
-    balance = multi.get_user(user["id"])["balance"]
-    assert int(round(float(balance) * 1_000_000)) == 100_000 - spent >= 0
+    spent = sum(micro(r["cost"]) for r in records)
+    assert micro(multi.get_user(user["id"])["balance"]) == 100_000 - spent >= 0
     assert len({r["channel_id"] for r in records if r["status_code"] == 200}) == 1
 
 
