@@ -92,3 +92,16 @@ def test_text_that_mentions_usage_or_done_is_not_mistaken_for_them() -> None:
     tricky = chunk('"usage":{"x":1} and data: [DONE]', null_usage=False)
     assert relay.feed(tricky) == tricky
     assert relay.usage is None and not relay.done
+
+
+def test_malformed_events_are_dropped_not_passed_to_the_caller() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    out = relay.feed(b"data: this is not json\n\n" + chunk("a") + b'data: {"broken": \n\n' + chunk("b"))
+    assert out == chunk("a") + chunk("b")
+    assert relay.dropped == 2
+
+
+def test_a_truncated_json_event_alone_in_a_read_is_dropped() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    assert relay.feed(b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"cont\n\n') == b""
+    assert relay.feed(chunk("ok")) == chunk("ok") and relay.dropped == 1

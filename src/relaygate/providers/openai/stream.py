@@ -19,13 +19,14 @@ _NULL_USAGE = b',"usage":null'
 
 
 class OpenAIStreamRelay:
-    __slots__ = ("_events", "_rest", "done", "error", "strip_usage", "usage")
+    __slots__ = ("_events", "_rest", "done", "dropped", "error", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool) -> None:
         self.strip_usage = strip_usage
         self.usage: Usage | None = None
         self.done = False
         self.error: UpstreamError | None = None
+        self.dropped = 0  # malformed events not passed on
         self._rest = b""
         self._events: list[bytes] = []  # forwarded bytes, parsed only if usage never arrives
 
@@ -39,7 +40,8 @@ class OpenAIStreamRelay:
             self._rest = data
             return b""
         complete, self._rest = data[: cut + 2], data[cut + 2 :]
-        if _DONE in complete or _ERROR in complete or any(m in complete for m in _USAGE_MARKS):
+        if (_DONE in complete or _ERROR in complete or any(m in complete for m in _USAGE_MARKS)
+                or not _plain_json_events(complete)):
             complete = self._inspect(complete)
         if self.strip_usage and _NULL_USAGE in complete:
             complete = complete.replace(_NULL_USAGE, b"")
@@ -56,6 +58,9 @@ class OpenAIStreamRelay:
                 self.done = True
             elif payload is not None and payload.startswith(b"{"):
                 event = self._json_event(event, payload)
+            elif payload is not None:
+                self.dropped += 1  # not JSON: it would break the caller's SSE parser
+                continue
             if event:
                 kept.append(event)
         return b"\n\n".join(kept) + b"\n\n" if kept else b""
@@ -64,7 +69,8 @@ class OpenAIStreamRelay:
         try:
             obj = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            return event
+            self.dropped += 1
+            return b""
         if not isinstance(obj, dict):
             return event
         err = obj.get("error")
@@ -114,6 +120,16 @@ def collect_delta(delta: dict, parts: list[str]) -> None:
     if isinstance(fn, dict):
         parts.append(str(fn.get("name") or ""))
         parts.append(str(fn.get("arguments") or ""))
+
+
+def _plain_json_events(block: bytes) -> bool:
+    """True when every event in the block looks like one whole JSON object (C-level counts only).
+
+    Anything else (comments, other SSE fields, non-JSON or truncated data) takes the slow path,
+    where each event is parsed and broken ones are dropped before they reach the caller.
+    """
+    events = block.count(b"\n\n")
+    return block.count(b"data: {") == events == block.count(b"}\n\n") and block.count(b"data:") == events
 
 
 def _data_of(event: bytes) -> bytes | None:
