@@ -4,6 +4,7 @@ loopback), run against SQLite and, when one is reachable, PostgreSQL (a fresh da
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -42,14 +43,19 @@ def admin(server: AdminServer) -> tuple[str, Runtime]:
     return server.base_url, server.runtime
 
 
+def _transport() -> httpx.HTTPTransport:
+    # httpx may write a request's headers and body separately: no Nagle wait between them.
+    return httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+
+
 @pytest.fixture
 def client(server: AdminServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                      timeout=30) as c:
+                      timeout=30, transport=_transport()) as c:
         yield c
 
 
 @pytest.fixture
 def anon(server: AdminServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=30) as c:
+    with httpx.Client(base_url=server.base_url, timeout=30, transport=_transport()) as c:
         yield c

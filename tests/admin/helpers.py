@@ -106,7 +106,9 @@ class AdminServer:
         self.runtime: Runtime | None = None
         self.uvicorn: uvicorn.Server | None = None
         self.error: BaseException | None = None
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only when it does, and
+        # without it every keep-alive response waits ~40 ms on Nagle and delayed ACKs.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.base_url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"

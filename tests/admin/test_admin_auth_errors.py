@@ -134,3 +134,38 @@ def test_unknown_route_and_method(client: httpx.Client) -> None:
 def test_non_numeric_id_is_a_client_error(client: httpx.Client) -> None:
     resp = client.get("/api/users/abc")
     assert_error(resp, 400, "invalid_request_error")
+
+
+WEIRD: list[object] = [None, True, -1, 0, 2**63, 1e308, -1e-9, "", "x" * 5000, "\u0000", [], {}, ["\u0000"],
+                       {"a": None}, "2030-01-01T00:00:00Z", "10.0.0.0/8"]
+FIELDS = {
+    "/api/channels": ["name", "type", "base_url", "keys", "models", "model_mapping", "group", "priority",
+                      "weight", "config", "timeout_s", "enabled", "status"],
+    "/api/users": ["name", "group", "balance", "enabled"],
+    "/api/keys": ["user_id", "name", "models", "budget", "expires_at", "allowed_ips", "enabled"],
+}
+
+
+@pytest.mark.parametrize("path", list(FIELDS))
+def test_weird_values_never_cause_a_server_error(client: httpx.Client, path: str) -> None:
+    user = client.post("/api/users", json={"name": unique("weird")}).json()
+    base = {"/api/channels": {"name": "w", "type": "openai", "base_url": "https://h/v1"},
+            "/api/users": {"name": "w"}, "/api/keys": {"user_id": user["id"]}}[path]
+    created = client.post(path, json=base)
+    assert created.status_code == 201, created.text
+    item = f"{path}/{created.json()['id']}"
+    for field in FIELDS[path]:
+        for value in WEIRD:
+            for resp in (client.post(path, json={**base, field: value}), client.patch(item, json={field: value})):
+                assert resp.status_code < 500, (field, value, resp.text)
+                if resp.status_code >= 400:
+                    assert_error(resp, resp.status_code)
+    for value in WEIRD:
+        for field in ("input", "output", "per_request", "cache_read", "max_output_tokens"):
+            resp = client.put("/api/prices/weird-model", json={field: value})
+            assert resp.status_code in (200, 400), (field, value, resp.text)
+    for params in ({"since": "9999-12-31T23:59:59"}, {"until": "1e300"}, {"model": "\u0000"},
+                   {"user_id": 2**40}, {"since": "0001-01-01"}, {"limit": 2**70}):
+        for route in ("/api/logs", "/api/usage"):
+            resp = client.get(route, params=params)
+            assert resp.status_code in (200, 400), (route, params, resp.text)

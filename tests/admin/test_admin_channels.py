@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -149,8 +150,11 @@ def test_channel_test_endpoint(client: httpx.Client, server: AdminServer) -> Non
     assert_error(client.post("/api/channels/987654/test"), 404, "not_found_error")
 
     calls: list[tuple[int, str | None]] = []
+    assert ch["health"] == {"consecutive_failures": 0, "successes": 0}
 
     class FakeRelay:
+        health = SimpleNamespace(failures={ch["id"]: 2}, successes={ch["id"]: 5})
+
         async def test_channel(self, channel_id: int, model: str | None = None) -> dict[str, Any]:
             calls.append((channel_id, model))
             return {"ok": True, "status_code": 200, "latency_ms": 12, "model": model or "gpt-4o-mini",
@@ -172,5 +176,7 @@ def test_channel_test_endpoint(client: httpx.Client, server: AdminServer) -> Non
                                "error": None}
         assert client.post(f"/api/channels/{ch['id']}/test").json()["model"] == "gpt-4o-mini"
         assert calls == [(ch["id"], "gpt-4o"), (ch["id"], None)]
+        health = client.get(f"/api/channels/{ch['id']}").json()["health"]
+        assert health == {"consecutive_failures": 2, "successes": 5}
     finally:
         rt.relay = None

@@ -111,6 +111,20 @@ def check_network(value: str) -> str:
     return value
 
 
+def money(value: object, allow_negative: bool = False) -> int:
+    """parse_money, with huge amounts (decimal.InvalidOperation on quantize) reported as bad input."""
+    from relaygate.billing.money import parse_money
+
+    try:
+        return parse_money(value, allow_negative=allow_negative)
+    except ArithmeticError as exc:
+        raise ValueError("amount too large") from exc
+
+
+def signed_money(value: object) -> int:
+    return money(value, allow_negative=True)
+
+
 def parse_timestamp(value: object) -> datetime:
     """ISO-8601 (naive means UTC) or unix seconds, as a number or a numeric string."""
     if isinstance(value, datetime):

@@ -63,7 +63,6 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from relaygate.billing.money import parse_money
 from relaygate.state.snapshot import hash_key
 from relaygate.store import repos
 from relaygate.store.models import ApiKey, Channel, Price, User
@@ -76,7 +75,7 @@ def _text(max_length: int, min_length: int = 1) -> Any:
                                             max_length=max_length), AfterValidator(repos.check_text)]
 
 
-Money = Annotated[int, BeforeValidator(parse_money)]
+Money = Annotated[int, BeforeValidator(repos.money)]
 Name = _text(repos.NAME_MAX)
 KeyName = _text(repos.NAME_MAX, min_length=0)
 Model = _text(repos.MODEL_MAX)

@@ -14,11 +14,13 @@ from relaygate.api.admin.common import RESPONSES, fetch_or_404
 from relaygate.api.admin.errors import ApiError, bad_request
 from relaygate.api.admin.schemas import (
     ChannelCreate,
+    ChannelHealthOut,
     ChannelOut,
     ChannelPatch,
     ChannelTestResult,
     DataList,
 )
+from relaygate.runtime import Runtime
 from relaygate.store import repos
 from relaygate.store.models import Channel
 
@@ -26,7 +28,16 @@ router = APIRouter(prefix="/api/channels", tags=["channels"], dependencies=[Depe
                    responses=RESPONSES)
 
 
-def channel_out(ch: Channel) -> ChannelOut:
+def _health(rt: Runtime, channel_id: int) -> ChannelHealthOut:
+    """Failure counts live in the relay's memory (no I/O on the hot path); none without a relay."""
+    health = getattr(rt.relay, "health", None)
+    if health is None:
+        return ChannelHealthOut()
+    return ChannelHealthOut(consecutive_failures=health.failures.get(channel_id, 0),
+                            successes=health.successes.get(channel_id, 0))
+
+
+def channel_out(rt: Runtime, ch: Channel) -> ChannelOut:
     keys = list(ch.keys or [])
     return ChannelOut(
         id=ch.id, name=ch.name, type=ch.type, base_url=ch.base_url,
@@ -34,7 +45,7 @@ def channel_out(ch: Channel) -> ChannelOut:
         models=list(ch.models or []), model_mapping=dict(ch.model_mapping or {}), group=ch.group,
         priority=ch.priority, weight=ch.weight, config=repos.mask_config(dict(ch.config or {})),
         timeout_s=ch.timeout_s, status=ch.status, enabled=ch.status == "enabled",
-        disabled_reason=ch.disabled_reason, created_at=repos.as_utc(ch.created_at),
+        disabled_reason=ch.disabled_reason, health=_health(rt, ch.id), created_at=repos.as_utc(ch.created_at),
     )
 
 
@@ -62,20 +73,20 @@ async def create_channel(body: ChannelCreate, rt: AdminRuntime) -> ChannelOut:
     async with rt.sessions() as s, s.begin():
         s.add(ch)
     await rt.state_changed()
-    return channel_out(ch)
+    return channel_out(rt, ch)
 
 
 @router.get("", response_model=DataList[ChannelOut])
 async def list_channels(rt: AdminRuntime) -> DataList[ChannelOut]:
     async with rt.sessions() as s:
         rows = (await s.scalars(select(Channel).order_by(Channel.id))).all()
-    return DataList[ChannelOut](data=[channel_out(ch) for ch in rows])
+    return DataList[ChannelOut](data=[channel_out(rt, ch) for ch in rows])
 
 
 @router.get("/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: int, rt: AdminRuntime) -> ChannelOut:
     async with rt.sessions() as s:
-        return channel_out(await fetch_or_404(s, Channel, channel_id, "channel"))
+        return channel_out(rt, await fetch_or_404(s, Channel, channel_id, "channel"))
 
 
 def _apply_patch(ch: Channel, changes: dict[str, Any]) -> None:
@@ -99,7 +110,7 @@ async def update_channel(channel_id: int, body: ChannelPatch, rt: AdminRuntime) 
         ch = await fetch_or_404(s, Channel, channel_id, "channel")
         _apply_patch(ch, body.changes())
     await rt.state_changed()
-    return channel_out(ch)
+    return channel_out(rt, ch)
 
 
 @router.delete("/{channel_id}", status_code=204, response_class=Response)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relaygate.api.admin.errors import not_found
+from relaygate.api.admin.schemas import ErrorBody
 from relaygate.store import repos
 
 M = TypeVar("M")
@@ -22,8 +23,8 @@ async def fetch_or_404(session: AsyncSession, model: type[M], ident: int, what: 
     return row
 
 
-RESPONSES: dict[int | str, dict[str, object]] = {
-    400: {"description": "invalid request (error shape)"},
-    401: {"description": "missing or wrong admin key (error shape)"},
-    404: {"description": "unknown id (error shape)"},
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "invalid request"},
+    401: {"model": ErrorBody, "description": "missing or wrong admin key"},
+    404: {"model": ErrorBody, "description": "unknown id"},
 }

@@ -6,6 +6,7 @@ is in the answer. Aggregation runs in SQL and works on SQLite and PostgreSQL ali
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from relaygate.api.admin.common import RESPONSES
 from relaygate.api.admin.errors import bad_request
 from relaygate.api.admin.schemas import DataList, LogOut, UsageRow
 from relaygate.billing.money import format_money
+from relaygate.runtime import Runtime
 from relaygate.store import repos
 from relaygate.store.models import UsageLog
 
@@ -63,6 +65,14 @@ def _filters(user_id: int | None, key_id: int | None, model: str | None, since: 
     return conds
 
 
+async def flush_usage(rt: Runtime) -> None:
+    """Write this process's queued records; other worker processes flush on their own timer, so
+    with several workers wait one flush interval for their just-finished requests to land too."""
+    await rt.recorder.flush()
+    if rt.settings.workers > 1:
+        await asyncio.sleep(min(2.0, rt.settings.usage_flush_interval_s + 0.1))
+
+
 def log_out(row: UsageLog) -> LogOut:
     return LogOut(
         id=row.id, request_id=row.request_id, created_at=repos.as_utc(row.created_at),
@@ -84,7 +94,7 @@ async def list_logs(
 ) -> DataList[LogOut]:
     """Newest first."""
     conds = _filters(user_id, key_id, model, since, until, channel_id)
-    await rt.recorder.flush()
+    await flush_usage(rt)
     query = (select(UsageLog).where(*conds)
              .order_by(UsageLog.created_at.desc(), UsageLog.id.desc()).limit(min(limit, MAX_LIMIT)))
     async with rt.sessions() as s:
@@ -122,7 +132,7 @@ async def usage(
 ) -> JSONResponse:
     """Requests, tokens and cost summed per UTC day, per model or per user."""
     conds = _filters(user_id, key_id, model, since, until)
-    await rt.recorder.flush()
+    await flush_usage(rt)
     label = "user_id" if group_by == "user" else group_by
     async with rt.sessions() as s:
         rows = (await s.execute(_usage_query(group_by, rt.engine.dialect.name, conds))).all()

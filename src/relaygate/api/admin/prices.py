@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from relaygate.api.admin.auth import AdminRuntime, require_admin
 from relaygate.api.admin.common import RESPONSES
 from relaygate.api.admin.errors import ApiError, bad_request
 from relaygate.api.admin.schemas import DataList, PriceIn, PriceOut
 from relaygate.billing.money import format_money
+from relaygate.runtime import Runtime
 from relaygate.store import repos
 from relaygate.store.models import Price
 
@@ -62,10 +64,7 @@ async def get_price(model: str, rt: AdminRuntime) -> PriceOut:
     return price_out(price)
 
 
-@router.put("/{model:path}", response_model=PriceOut)
-async def put_price(model: str, body: PriceIn, rt: AdminRuntime) -> PriceOut:
-    """Replaces the whole price: fields left out go back to their defaults."""
-    model = _model_name(model)
+async def _upsert(rt: Runtime, model: str, body: PriceIn) -> Price:
     async with rt.sessions() as s, s.begin():
         price = await s.get(Price, model)
         if price is None:
@@ -78,6 +77,21 @@ async def put_price(model: str, body: PriceIn, rt: AdminRuntime) -> PriceOut:
         price.cache_write = body.cache_write
         price.max_output_tokens = body.max_output_tokens
         price.updated_at = repos.utcnow()
+    return price
+
+
+@router.put("/{model:path}", response_model=PriceOut)
+async def put_price(model: str, body: PriceIn, rt: AdminRuntime) -> PriceOut:
+    """Replaces the whole price: fields left out go back to their defaults."""
+    model = _model_name(model)
+    for attempt in range(2):
+        try:
+            price = await _upsert(rt, model, body)
+            break
+        except IntegrityError as exc:  # a concurrent PUT created it first: update that row instead
+            if attempt:
+                raise ApiError(409, f"price for {model!r} changed concurrently; retry",
+                               code="conflict") from exc
     await rt.state_changed()
     return price_out(price)
 

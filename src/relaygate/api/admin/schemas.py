@@ -23,14 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from relaygate.billing.money import parse_money
 from relaygate.store import repos
 
 T = TypeVar("T")
-
-
-def _signed_money(value: object) -> int:
-    return parse_money(value, allow_negative=True)
 
 
 def _strings(max_length: int, min_length: int = 1) -> Any:
@@ -40,8 +35,8 @@ def _strings(max_length: int, min_length: int = 1) -> Any:
 
 _MONEY_SCHEMA = WithJsonSchema({"type": "string", "example": "10.00",
                                 "description": "decimal amount in the configured currency"})
-Money = Annotated[int, BeforeValidator(parse_money), _MONEY_SCHEMA]
-SignedMoney = Annotated[int, BeforeValidator(_signed_money), _MONEY_SCHEMA]
+Money = Annotated[int, BeforeValidator(repos.money), _MONEY_SCHEMA]
+SignedMoney = Annotated[int, BeforeValidator(repos.signed_money), _MONEY_SCHEMA]
 Timestamp = Annotated[datetime, BeforeValidator(repos.parse_timestamp),
                       WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"},
                                                 {"type": "number"}],
@@ -124,6 +119,13 @@ class ChannelPatch(Patch):
     disabled_reason: Annotated[str, AfterValidator(repos.check_text)] | None = None
 
 
+class ChannelHealthOut(BaseModel):
+    """This process's in-memory counters since it started (not shared across workers)."""
+
+    consecutive_failures: int = 0
+    successes: int = 0
+
+
 class ChannelOut(BaseModel):
     id: int
     name: str
@@ -141,6 +143,7 @@ class ChannelOut(BaseModel):
     status: str = Field(description="enabled | disabled | auto_disabled")
     enabled: bool
     disabled_reason: str | None
+    health: ChannelHealthOut = Field(default_factory=ChannelHealthOut)
     created_at: datetime
 
 
