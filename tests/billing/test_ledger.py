@@ -96,3 +96,13 @@ async def test_unknown_user_cannot_reserve(ledgers) -> None:  # type: ignore[no-
     a, _ = ledgers
     await a.load({}, {})
     assert not await a.reserve(99, 10, None, 1)
+
+
+async def test_add_balance_is_atomic_and_respects_the_floor(ledgers) -> None:  # type: ignore[no-untyped-def]
+    a, b = ledgers
+    await a.load({1: (1000, 0)}, {})
+    results = await asyncio.gather(*((a if i % 2 else b).add_balance(1, 10) for i in range(50)))
+    assert sorted(results)[-1] == 1500 and len(set(results)) == 50
+    assert await a.add_balance(1, -2000) is None
+    assert (await a.user(1)).balance == 1500
+    assert await a.add_balance(1, -2000, floor=None) == -500

@@ -62,7 +62,9 @@ def test_two_workers_share_one_balance(multi: Gateway, sim) -> None:  # type: ig
     errors = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(e, openai.PermissionDeniedError) and e.code == "insufficient_quota" for e in errors), errors
     assert 1 <= len(ok) <= 10
-    records = multi.logs(key_id=key["id"], limit=1000)
+    deadline = time.monotonic() + 10  # the other worker writes its records on its own flush
+    while len(records := multi.logs(key_id=key["id"], limit=1000)) < 60 and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert len(records) == 60
     spent = sum(micro(r["cost"]) for r in records)
     assert micro(multi.get_user(user["id"])["balance"]) == 100_000 - spent >= 0

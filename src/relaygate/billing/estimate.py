@@ -72,6 +72,32 @@ def _content(content: Any, texts: list[str]) -> int:
     return extra
 
 
+# Output limits of model families whose upstream needs one (Anthropic requires max_tokens) or
+# whose own default is larger than the gateway's: the reservation must cover what the upstream
+# may generate when the caller gives no limit. Longest matching prefix wins; dots count as dashes.
+DEFAULT_OUTPUT_LIMITS: dict[str, int] = {
+    "claude-opus-4-5": 64000, "claude-opus-4-1": 32000, "claude-opus-4": 32000,
+    "claude-sonnet-4": 64000, "claude-haiku-4": 64000, "claude-3-7-sonnet": 64000,
+    "claude-3-5-sonnet": 8192, "claude-3-5-haiku": 8192, "claude-3": 4096, "claude-2": 4096,
+    "claude-instant": 4096, "claude": 8192,
+    "gemini-3": 65536, "gemini-2-5": 65536, "gemini-2-0": 8192, "gemini-1-5": 8192, "gemini-1-0": 2048,
+    "gemini-pro": 2048, "gemini": 8192,
+}
+_LIMIT_PREFIXES = sorted(DEFAULT_OUTPUT_LIMITS, key=len, reverse=True)
+
+
+def default_output_limit(model: str) -> int | None:
+    """The model family's default output limit, or None for families the table does not know."""
+    name = model.rsplit("/", 1)[-1].lower()
+    if not name.startswith(("claude", "gemini")):
+        return None
+    name = name.replace(".", "-")
+    for prefix in _LIMIT_PREFIXES:
+        if name.startswith(prefix):
+            return DEFAULT_OUTPUT_LIMITS[prefix]
+    return None
+
+
 def requested_output_tokens(body: dict[str, Any]) -> int | None:
     for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(field)

@@ -33,6 +33,7 @@ class Ledger(Protocol):
     async def settle(self, user_id: int, key_id: int, key_budget: int | None, reserved: int,
                      cost: int) -> Charge: ...
     async def set_balance(self, user_id: int, balance: int) -> int: ...
+    async def add_balance(self, user_id: int, delta: int, floor: int | None = 0) -> int | None: ...
     async def add_user(self, user_id: int, balance: int, used: int = 0) -> None: ...
     async def add_key(self, key_id: int, used: int = 0) -> None: ...
     async def user(self, user_id: int) -> Account: ...
@@ -82,6 +83,14 @@ class LocalLedger:
         delta = balance - user.balance
         user.balance = balance
         return delta
+
+    async def add_balance(self, user_id: int, delta: int, floor: int | None = 0) -> int | None:
+        """Top up (or correct) atomically; None, and nothing changed, if it would end below floor."""
+        user = self.users.setdefault(user_id, Account())
+        if floor is not None and user.balance + delta < floor:
+            return None
+        user.balance += delta
+        return user.balance
 
     async def add_user(self, user_id: int, balance: int, used: int = 0) -> None:
         self.users[user_id] = Account(balance=balance, used=used)

@@ -53,6 +53,14 @@ redis.call('HSET', KEYS[1], 'bal', ARGV[1])
 return tonumber(ARGV[1]) - old
 """
 
+_ADD_BALANCE = """
+local bal = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
+local new = bal + tonumber(ARGV[1])
+if ARGV[2] ~= '' and new < tonumber(ARGV[2]) then return nil end
+redis.call('HSET', KEYS[1], 'bal', new)
+return new
+"""
+
 
 class RedisLedger:
     def __init__(self, client: Any, prefix: str = "relaygate") -> None:
@@ -61,6 +69,7 @@ class RedisLedger:
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._set_balance = client.register_script(_SET_BALANCE)
+        self._add_balance = client.register_script(_ADD_BALANCE)
 
     def _u(self, user_id: int) -> str:
         return f"{self.prefix}:ledger:u:{user_id}"
@@ -93,6 +102,10 @@ class RedisLedger:
 
     async def set_balance(self, user_id: int, balance: int) -> int:
         return int(await self._set_balance(keys=[self._u(user_id)], args=[balance]))
+
+    async def add_balance(self, user_id: int, delta: int, floor: int | None = 0) -> int | None:
+        result = await self._add_balance(keys=[self._u(user_id)], args=[delta, "" if floor is None else floor])
+        return None if result is None else int(result)
 
     async def add_user(self, user_id: int, balance: int, used: int = 0) -> None:
         await self.r.hset(self._u(user_id), mapping={"bal": balance, "used": used, "res": 0})

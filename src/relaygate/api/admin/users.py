@@ -61,17 +61,19 @@ async def get_user(user_id: int, rt: AdminRuntime) -> UserOut:
     return await user_out(rt, user)
 
 
-async def _new_balance(rt: Runtime, user: User, body: UserPatch) -> int | None:
+async def _apply_balance(rt: Runtime, user: User, body: UserPatch) -> int:
+    """Change the ledger atomically and return the delta the row must get (0: no change)."""
+    if body.balance is None and body.add_balance is None:
+        return 0
+    await _seed_ledger(rt, user)
     if body.balance is not None:
-        return body.balance
-    if body.add_balance is None:
-        return None
-    current, _ = await live_account(rt, user)
-    new = current + body.add_balance
-    if new < 0:
+        return await rt.ledger.set_balance(user.id, body.balance)
+    assert body.add_balance is not None
+    if await rt.ledger.add_balance(user.id, body.add_balance, floor=0) is None:
+        current, _ = await live_account(rt, user)
         raise bad_request(f"add_balance would take the balance below zero (it is {format_money(current)})",
                           "add_balance", code="balance_below_zero")
-    return new
+    return body.add_balance
 
 
 @router.patch("/{user_id}", response_model=UserOut)
@@ -86,17 +88,14 @@ async def update_user(user_id: int, body: UserPatch, rt: AdminRuntime) -> UserOu
                 for name in ("name", "group", "enabled"):
                     if name in body.model_fields_set:
                         setattr(user, name, getattr(body, name))
-                new_balance = await _new_balance(rt, user, body)
-                if new_balance is not None:
-                    await _seed_ledger(rt, user)
-                    delta = await rt.ledger.set_balance(user_id, new_balance)
+                delta = await _apply_balance(rt, user, body)
+                if delta:
                     await s.execute(update(User).where(User.id == user_id)
                                     .values(balance=User.balance + delta)
                                     .execution_options(synchronize_session=False))
         except BaseException:
-            if delta:
-                acct = await rt.ledger.user(user_id)
-                await rt.ledger.set_balance(user_id, acct.balance - delta)
+            if delta:  # the row did not change: undo the ledger's side, atomically
+                await rt.ledger.add_balance(user_id, -delta, floor=None)
             raise
         if delta:
             await s.refresh(user)
