@@ -70,3 +70,33 @@ def _reset_sims(request: pytest.FixtureRequest) -> Iterator[None]:
     for name in ("sim", "sim2"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
+
+
+# --- Anthropic and Gemini upstreams (issue 3) ------------------------------------------------------
+
+ANTHROPIC_KEY = "sk-ant-sim-1"
+GEMINI_KEY = "AIza-sim-1"
+
+
+@pytest.fixture(scope="session")
+def anthropic_sim() -> Iterator[object]:
+    from relaygate.simulators.anthropic import AnthropicSimulator
+
+    with AnthropicSimulator(api_keys={ANTHROPIC_KEY}).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def _reset_protocol_sims(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    for name in ("anthropic_sim", "gemini_sim"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@pytest.fixture(scope="session")
+def gemini_sim() -> Iterator[object]:
+    from relaygate.simulators.gemini import GeminiSimulator
+
+    with GeminiSimulator(api_keys={GEMINI_KEY}).run_in_thread() as handle:
+        yield handle

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from relaygate.api.anthropic.errors import anthropic_error
+from relaygate.api.anthropic.messages import handle_count_tokens, handle_messages
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, ClientGone, Receive, Scope, Send, send_bytes
 from relaygate.api.v1.models import handle_models
@@ -26,6 +28,8 @@ Handler = Callable[[Relay, Scope, Receive, Send], Awaitable[None]]
 HOT_ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", handle_chat),
     "/v1/models": ("GET", handle_models),
+    "/v1/messages": ("POST", handle_messages),
+    "/v1/messages/count_tokens": ("POST", handle_count_tokens),
 }
 
 
@@ -52,15 +56,15 @@ class GatewayApp:
             route = HOT_ROUTES["/v1/models"]
         if route is None:
             if path.startswith("/v1/") or path == "/v1":
-                await _openai_error(send, GatewayError(404, f"Unknown endpoint: {scope['method']} {path}",
-                                                       code="unknown_url"))
+                await _edge_error(send, GatewayError(404, f"Unknown endpoint: {scope['method']} {path}",
+                                                       code="unknown_url"), path)
                 return
             await self.admin(scope, receive, send)
             return
         method, handler = route
         if scope["method"] != method:
-            await _openai_error(send, GatewayError(405, f"{scope['method']} is not allowed on {path}; "
-                                                   f"use {method}.", code="method_not_allowed"))
+            await _edge_error(send, GatewayError(405, f"{scope['method']} is not allowed on {path}; "
+                                                   f"use {method}.", code="method_not_allowed"), path)
             return
         assert self.relay is not None
         try:
@@ -70,8 +74,8 @@ class GatewayApp:
         except Exception:
             log.exception("unhandled error on %s", path)
             try:
-                await _openai_error(send, GatewayError(500, "The gateway had an internal error.", "server_error",
-                                                       "internal_error"))
+                await _edge_error(send, GatewayError(500, "The gateway had an internal error.", "server_error",
+                                                       "internal_error"), path)
             except Exception:  # the response had already started
                 pass
 
@@ -106,7 +110,12 @@ class GatewayApp:
             log.info("usage records written: %d", self.runtime.recorder.written)
 
 
-async def _openai_error(send: Send, err: GatewayError) -> None:
+async def _edge_error(send: Send, err: GatewayError, path: str = "") -> None:
+    """The caller's protocol decides the shape: Anthropic's under /v1/messages, OpenAI's elsewhere."""
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        status, body = anthropic_error(err)
+        await send_bytes(send, status, body, [JSON_CT])
+        return
     await send_bytes(send, err.status, err.openai_body(), [JSON_CT])
 
 

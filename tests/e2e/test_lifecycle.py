@@ -65,20 +65,25 @@ def test_sigterm_finishes_streams_in_flight_and_loses_no_record(fresh_database_u
         sim.knobs.reply_words = 40
         sim.knobs.trickle_ms = 25  # about 1 s per stream
         outcomes: list[tuple[int, bool, int]] = []
+        streaming = threading.Barrier(11)  # ten streams under way, plus this thread
+        client = httpx.Client(timeout=30)
 
         def stream() -> None:
-            with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
-                              headers={"Authorization": f"Bearer {key['key']}"},
-                              json={"model": model, "stream": True,
-                                    "messages": [{"role": "user", "content": "hello"}]}, timeout=30) as resp:
-                lines = list(resp.iter_lines())
-                words = sum(1 for ln in lines if ln.startswith("data: {"))
-                outcomes.append((resp.status_code, "data: [DONE]" in lines, words))
+            with client.stream("POST", f"{gw.url}/v1/chat/completions",
+                               headers={"Authorization": f"Bearer {key['key']}"},
+                               json={"model": model, "stream": True,
+                                     "messages": [{"role": "user", "content": "hello"}]}) as resp:
+                lines = resp.iter_lines()
+                first = next(lines)
+                streaming.wait(10)
+                rest = [first, *lines]
+                words = sum(1 for ln in rest if ln.startswith("data: {"))
+                outcomes.append((resp.status_code, "data: [DONE]" in rest, words))
 
         threads = [threading.Thread(target=stream) for _ in range(10)]
         for t in threads:
             t.start()
-        time.sleep(0.4)
+        streaming.wait(20)  # every stream has its first event: all ten are in flight
         gw.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         try:
@@ -88,12 +93,13 @@ def test_sigterm_finishes_streams_in_flight_and_loses_no_record(fresh_database_u
             refused = True
         for t in threads:
             t.join(30)
+        client.close()
         code = gw.proc.wait(30)
     finally:
         gw.stop()
     assert code == 0, gw.log()
     assert refused, "the gateway still accepted new connections after SIGTERM"
-    assert len(outcomes) == 10 and all(status == 200 and done for status, done, _ in outcomes), outcomes
+    assert len(outcomes) == 10 and all(status == 200 and done for status, done, _ in outcomes), (outcomes, gw.log())
     # a new process on the same database sees every record and a consistent balance
     again = Gateway(tmp_path / "gw", fresh_database_url).start()
     try:

@@ -31,6 +31,12 @@ class ChatRequest:
     wants_usage: bool  # the caller asked for stream_options.include_usage
     raw: bytes = b""  # the body as received, forwarded as is when nothing changes
     upstream_model: str = ""
+    # Output tokens the reservation covers: adapters whose upstream requires a limit when the
+    # caller gave none (Anthropic's max_tokens) send this one, so the reservation stays an upper bound.
+    output_limit: int = 0
+    # The caller's request in its own protocol when it did not speak OpenAI (see relay/inbound.py);
+    # an adapter for that same protocol forwards it instead of the canonical body.
+    native: Any = None
 
 
 @dataclass(slots=True)

@@ -14,16 +14,15 @@ import aiohttp
 
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_bytes
-from relaygate.billing.estimate import estimate_prompt_tokens, requested_output_tokens
+from relaygate.billing.estimate import default_output_limit, estimate_prompt_tokens, requested_output_tokens
 from relaygate.billing.pricing import worst_case_cost
 from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
-from relaygate.providers.registry import adapter_for
 from relaygate.relay.auth import authenticate, check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
+from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 from relaygate.relay.router import candidates
 from relaygate.relay.streaming import relay_stream
 from relaygate.relay.upstream import timeout_for
-from relaygate.relay.validate import parse_chat
 from relaygate.state.snapshot import ChannelInfo
 
 if TYPE_CHECKING:
@@ -31,27 +30,39 @@ if TYPE_CHECKING:
 
 
 async def handle_chat(relay: Relay, scope: Scope, receive: Receive, send: Send) -> None:
-    ctx = RequestContext(new_request_id(), "chat.completions", time.perf_counter())
+    await run_chat(relay, OPENAI_CHAT, scope, receive, send)
+
+
+async def run_chat(relay: Relay, inbound: InboundProtocol, scope: Scope, receive: Receive, send: Send) -> None:
+    """The chat pipeline for any caller protocol (see relay/inbound.py)."""
+    ctx = RequestContext(new_request_id(), inbound.endpoint, time.perf_counter())
     rid = (b"x-request-id", ctx.request_id.encode())
     try:
-        channels = await _admit(relay, ctx, scope, receive)
+        channels = await _admit(relay, inbound, ctx, scope, receive)
     except GatewayError as err:
         ctx.fail(err.status, "rejected", err.message)
-        await relay.send_error(send, err, rid)
+        await send_error(send, inbound, err, rid)
         relay.record_unbilled(ctx)
         return
     try:
-        await _relay(relay, ctx, channels, scope, receive, send, rid)
+        await _relay(relay, inbound, ctx, channels, scope, receive, send, rid)
     finally:
         await relay.settle(ctx)
 
 
-async def _admit(relay: Relay, ctx: RequestContext, scope: Scope, receive: Receive) -> tuple[ChannelInfo, ...]:
+async def send_error(send: Send, inbound: InboundProtocol, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
+    status, body = inbound.error(err)
+    extra = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    await send_bytes(send, status, body, [JSON_CT, *headers, *extra])
+
+
+async def _admit(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, scope: Scope,
+                 receive: Receive) -> tuple[ChannelInfo, ...]:
     """Everything that can refuse a request before money is reserved; returns its channels."""
     rt = relay.rt
     snap = rt.snapshot
     ctx.key, ctx.user = authenticate(scope, snap)
-    req = ctx.req = parse_chat(await read_body(scope, receive, rt.settings.max_body_bytes))
+    req = ctx.req = inbound.parse(await read_body(scope, receive, rt.settings.max_body_bytes), scope)
     ctx.model = req.model
     check_model_allowed(ctx.key, req.model)
     channels = snap.routes.get((ctx.user.group, req.model))
@@ -62,8 +73,8 @@ async def _admit(relay: Relay, ctx: RequestContext, scope: Scope, receive: Recei
     if price is None and not rt.settings.allow_unpriced:
         raise GatewayError(403, f"The model `{req.model}` has no price set; ask the operator to price it.",
                            "permission_error", "model_not_priced", "model")
-    output = requested_output_tokens(req.body) or (price.max_output_tokens if price else None) \
-        or rt.settings.default_max_output_tokens
+    output = req.output_limit = requested_output_tokens(req.body) or (price.max_output_tokens if price else None) \
+        or default_output_limit(req.model) or rt.settings.default_max_output_tokens
     n = req.body.get("n") or 1
     reserve = worst_case_cost(price, estimate_prompt_tokens(req.body, req.model), output * n)
     if not await rt.ledger.reserve(ctx.user.id, ctx.key.id, ctx.key.budget, reserve):
@@ -74,8 +85,8 @@ async def _admit(relay: Relay, ctx: RequestContext, scope: Scope, receive: Recei
     return channels
 
 
-async def _relay(relay: Relay, ctx: RequestContext, channels: tuple[ChannelInfo, ...], scope: Scope,
-                 receive: Receive, send: Send, rid: tuple[bytes, bytes]) -> None:
+async def _relay(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, channels: tuple[ChannelInfo, ...],
+                 scope: Scope, receive: Receive, send: Send, rid: tuple[bytes, bytes]) -> None:
     req = ctx.req
     assert req is not None
     settings = relay.rt.settings
@@ -86,7 +97,7 @@ async def _relay(relay: Relay, ctx: RequestContext, channels: tuple[ChannelInfo,
         ctx.tries += 1
         ctx.channel_id = ch.id
         req.upstream_model = ctx.upstream_model = ch.upstream_model(req.model)
-        last = await _try_channel(relay, ctx, ch, req, receive, send, rid)
+        last = await _try_channel(relay, inbound, ctx, ch, req, receive, send, rid)
         if last is None:
             relay.health.success(ch.id)
             return
@@ -99,14 +110,18 @@ async def _relay(relay: Relay, ctx: RequestContext, channels: tuple[ChannelInfo,
                              "service_unavailable", "no_available_channel")
     ctx.fail(last.status, "upstream_error", last.message)
     headers = [rid, *([(b"retry-after", last.retry_after.encode())] if last.retry_after else [])]
-    await relay.send_error(send, GatewayError(last.status, last.message, last.type, last.code), *headers)
+    await send_error(send, inbound, GatewayError(last.status, last.message, last.type, last.code), *headers)
 
 
-async def _try_channel(relay: Relay, ctx: RequestContext, ch: ChannelInfo, req: ChatRequest,
-                       receive: Receive, send: Send, rid: tuple[bytes, bytes]) -> UpstreamError | None:
+async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, ch: ChannelInfo,
+                       req: ChatRequest, receive: Receive, send: Send,
+                       rid: tuple[bytes, bytes]) -> UpstreamError | None:
     """One attempt. Returns None when the caller got an answer, else the error for failover."""
-    adapter = adapter_for(ch.type)
-    up = adapter.build_chat(ch, ch.next_key(), req)
+    adapter = inbound.adapter(ch.type)
+    try:
+        up = adapter.build_chat(ch, ch.next_key(), req)
+    except UpstreamFailure as exc:  # this protocol cannot carry the request; another channel may
+        return exc.error
     timeout = timeout_for(relay.rt.settings, ch.timeout_s, req.stream)
     try:
         resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
@@ -121,10 +136,10 @@ async def _try_channel(relay: Relay, ctx: RequestContext, ch: ChannelInfo, req: 
         if resp.status >= 300:
             body = await _read_quietly(resp)
             err = adapter.parse_error(resp.status, body)
-            err.retry_after = resp.headers.get("Retry-After")
+            err.retry_after = resp.headers.get("Retry-After") or err.retry_after
             return err
         if req.stream:
-            return await relay_stream(relay, ctx, resp, adapter, req, receive, send, rid)
+            return await relay_stream(relay, ctx, resp, adapter, req, receive, send, rid, inbound)
         try:
             raw = await resp.read()
             body, ctx.usage = adapter.parse_chat(req, raw)

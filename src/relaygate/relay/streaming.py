@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import aiohttp
-import orjson
 
 from relaygate.api.http import SSE_HEADERS, Receive, Send
-from relaygate.providers.base import ChatAdapter, ChatRequest, UpstreamError
+from relaygate.billing.tokens import count_tokens
+from relaygate.providers.base import ChatAdapter, ChatRequest, StreamRelay, UpstreamError
 from relaygate.relay.context import RequestContext
+from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 
 if TYPE_CHECKING:
     from relaygate.relay.service import Relay
 
 
 async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientResponse, adapter: ChatAdapter,
-                       req: ChatRequest, receive: Receive, send: Send,
-                       rid: tuple[bytes, bytes]) -> UpstreamError | None:
+                       req: ChatRequest, receive: Receive, send: Send, rid: tuple[bytes, bytes],
+                       inbound: InboundProtocol = OPENAI_CHAT) -> UpstreamError | None:
     stream = adapter.stream_relay(req)
     started = False
     gone = False
@@ -55,8 +57,7 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
         task.uncancel()
         resp.close()  # abort the upstream call: it stops generating and billing
         ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
-        ctx.usage = stream.usage
-        ctx.completion_text = stream.completion_text()
+        _bill_partial(ctx, stream)
         return None
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         if not started:
@@ -70,17 +71,35 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
     if not started:
         return UpstreamError(502, "The upstream ended the stream without sending anything.", "upstream_error",
                              "upstream_empty_stream", retryable=True, channel_fault=True)
-    ctx.usage = stream.usage
-    if ctx.usage is None:
-        ctx.completion_text = stream.completion_text()
+    if stream.done and stream.error is None:
+        ctx.usage = stream.usage
+        if ctx.usage is None:
+            ctx.completion_text = stream.completion_text()
+    else:
+        _bill_partial(ctx, stream)
     tail = b""
     if stream.error is not None:
         ctx.fail(stream.error.status, "upstream_error", stream.error.message)
     elif not stream.done:
         if ctx.outcome == "ok":
             ctx.fail(502, "upstream_error", "the upstream stream ended without [DONE]")
-        tail = b"data: " + orjson.dumps({"error": {
-            "message": "The upstream stream ended unexpectedly; the answer is incomplete.",
-            "type": "upstream_error", "param": None, "code": "stream_incomplete"}}) + b"\n\n"
+        tail = inbound.stream_error("The upstream stream ended unexpectedly; the answer is incomplete.",
+                                    "upstream_error", "stream_incomplete")
     await send({"type": "http.response.body", "body": tail, "more_body": False})
     return None
+
+
+def _bill_partial(ctx: RequestContext, stream: StreamRelay) -> None:
+    """A stream that stopped early: the upstream's counts so far, but never less than was relayed.
+
+    Protocols that report usage up front (Anthropic's message_start) leave a count whose output
+    part is stale when the stream breaks; the caller still received the text relayed until then.
+    """
+    usage = stream.usage
+    if usage is None:
+        ctx.completion_text = stream.completion_text()
+        return
+    relayed = count_tokens(stream.completion_text(), ctx.model)
+    if relayed > usage.completion_tokens:
+        usage = replace(usage, completion_tokens=relayed)
+    ctx.usage = usage

@@ -1,0 +1,3 @@
+from relaygate.providers.anthropic.adapter import AnthropicAdapter
+
+__all__ = ["AnthropicAdapter"]

@@ -1,0 +1,3 @@
+from relaygate.providers.gemini.adapter import GeminiAdapter
+
+__all__ = ["GeminiAdapter"]

@@ -1,0 +1,32 @@
+"""``GeminiSimulator``: the fake Generative Language API, in-process or in a thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from relaygate.simulators.anthropic.runner import SimState, SimulatorBase
+
+from .knobs import Knobs
+from .server import create_app
+
+
+class GeminiSimulator(SimulatorBase):
+    """A faithful fake ``generativelanguage.googleapis.com``; ``base_url`` is the root (clients
+    append ``/v1beta/models/...``). ``api_keys=None`` accepts any key, ``models=None`` any model."""
+
+    thread_name = "gemini-simulator"
+
+    def __init__(self, api_keys: Iterable[str] | None = None, models: Iterable[str] | None = None, *,
+                 knobs: Knobs | None = None) -> None:
+        super().__init__(SimState(api_keys=frozenset(api_keys) if api_keys is not None else None,
+                                  models=frozenset(models) if models is not None else None,
+                                  knobs=knobs if knobs is not None else Knobs()))
+
+    @property
+    def knobs(self) -> Knobs:
+        return self._state.knobs  # type: ignore[return-value]
+
+    def _create_app(self, state: SimState) -> web.Application:
+        return create_app(state)
