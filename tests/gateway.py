@@ -38,6 +38,7 @@ class Gateway:
             "RELAYGATE_UPSTREAM_TIMEOUT_S": "10",
             "RELAYGATE_SHUTDOWN_GRACE_S": "20",
             "RELAYGATE_LOG_LEVEL": "warning",
+            "RELAYGATE_AUTH_FAILURES_PER_MINUTE": "100000",  # tests send wrong keys on purpose
         }
         self.env.update({f"RELAYGATE_{k.upper()}": str(v) for k, v in settings.items()})
         self.proc: subprocess.Popen[bytes] | None = None

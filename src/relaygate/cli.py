@@ -73,7 +73,10 @@ def serve(settings: Settings) -> int:
     uvicorn.run("relaygate.app:create_app", factory=True, host=settings.host, port=settings.port,
                 workers=settings.workers if settings.workers > 1 else None, loop="uvloop", http="httptools",
                 lifespan="on", access_log=False, log_level=settings.log_level,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_s), server_header=False)
+                timeout_graceful_shutdown=int(settings.shutdown_grace_s), server_header=False,
+                # the gateway decides which proxies to believe (RELAYGATE_TRUSTED_PROXIES); uvicorn's
+                # default would trust X-Forwarded-For from 127.0.0.1 and rewrite the client address
+                proxy_headers=False)
     return 0
 
 

@@ -31,6 +31,8 @@ class Settings:
     currency: str = "USD"
     allow_unpriced: bool = False  # serve models without a price for free
     max_body_bytes: int = 8 * 1024 * 1024
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed, comma-separated
+    auth_failures_per_minute: int = 30  # wrong keys per client address before 429 (0: off)
     relay_max_tries: int = 3  # channels tried per request on retryable failures
     upstream_timeout_s: float = 300.0  # default per-channel total timeout
     upstream_connect_timeout_s: float = 10.0

@@ -132,7 +132,7 @@ def test_error_event_mid_stream(gateway: Gateway, pair, sim, channels: int) -> N
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
 def test_5xx_burst(gateway: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
-    model, user, key = pair(channels)
+    model, _user, key = pair(channels)
     sim.knobs.fail_next = 2
     sim.knobs.fail_status = 502
     first = call(gateway, key["key"], model, stream)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import Scope
+from relaygate.config import Settings
+from relaygate.relay.clientip import client_ip, parse_trusted
+from relaygate.relay.guard import AuthGuard
 from relaygate.state.snapshot import KeyInfo, Snapshot, UserInfo, hash_key
 
 
@@ -23,7 +27,29 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def authenticate(scope: Scope, snap: Snapshot) -> tuple[KeyInfo, UserInfo]:
+class Authenticator:
+    """Key check plus what depends on the caller's address: allowlists and the guess guard."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.trusted = parse_trusted(settings.trusted_proxies)
+        self.guard = AuthGuard(settings.auth_failures_per_minute)
+
+    def __call__(self, scope: Scope, snap: Snapshot) -> tuple[KeyInfo, UserInfo]:
+        ip = client_ip(scope, self.trusted)
+        wait = self.guard.blocked_for(ip)
+        if wait:
+            raise GatewayError(429, "Too many requests with invalid API keys from this address; try again later.",
+                               "rate_limit_error", "too_many_auth_failures",
+                               headers={"Retry-After": str(math.ceil(wait))})
+        try:
+            return authenticate(scope, snap, ip)
+        except GatewayError as err:
+            if err.code == "invalid_api_key" and bearer_token(scope):
+                self.guard.failed(ip)  # a wrong key, not a missing one: that is what guessing looks like
+            raise
+
+
+def authenticate(scope: Scope, snap: Snapshot, ip: str) -> tuple[KeyInfo, UserInfo]:
     token = bearer_token(scope)
     if not token:
         raise GatewayError(401, "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
@@ -39,12 +65,9 @@ def authenticate(scope: Scope, snap: Snapshot) -> tuple[KeyInfo, UserInfo]:
     if user is None or not user.enabled:
         raise GatewayError(403, "The account behind this API key is disabled.", "permission_error",
                            "account_disabled")
-    if key.allowed_nets is not None:
-        client = scope.get("client")
-        ip = client[0] if client else ""
-        if not _ip_allowed(ip, key):
-            raise GatewayError(403, f"Requests from {ip or 'this address'} are not allowed for this API key.",
-                               "permission_error", "ip_not_allowed")
+    if key.allowed_nets is not None and not _ip_allowed(ip, key):
+        raise GatewayError(403, f"Requests from {ip or 'this address'} are not allowed for this API key.",
+                           "permission_error", "ip_not_allowed")
     return key, user
 
 

@@ -17,7 +17,7 @@ from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_by
 from relaygate.billing.estimate import default_output_limit, estimate_prompt_tokens, requested_output_tokens
 from relaygate.billing.pricing import worst_case_cost
 from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
-from relaygate.relay.auth import authenticate, check_model_allowed
+from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 from relaygate.relay.router import candidates
@@ -61,7 +61,7 @@ async def _admit(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, sc
     """Everything that can refuse a request before money is reserved; returns its channels."""
     rt = relay.rt
     snap = rt.snapshot
-    ctx.key, ctx.user = authenticate(scope, snap)
+    ctx.key, ctx.user = relay.authenticate(scope, snap)
     req = ctx.req = inbound.parse(await read_body(scope, receive, rt.settings.max_body_bytes), scope)
     ctx.model = req.model
     check_model_allowed(ctx.key, req.model)
@@ -123,18 +123,22 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
     except UpstreamFailure as exc:  # this protocol cannot carry the request; another channel may
         return exc.error
     timeout = timeout_for(relay.rt.settings, ch.timeout_s, req.stream)
+    ctx.upstream_started = time.perf_counter()
     try:
         resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
                                           timeout=timeout)
     except TimeoutError:
+        ctx.upstream_done()
         return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
                              retryable=True, channel_fault=True)
     except (aiohttp.ClientError, OSError) as exc:
+        ctx.upstream_done()
         return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
                              "upstream_unreachable", retryable=True, channel_fault=True)
     try:
         if resp.status >= 300:
             body = await _read_quietly(resp)
+            ctx.upstream_done()
             err = adapter.parse_error(resp.status, body)
             err.retry_after = resp.headers.get("Retry-After") or err.retry_after
             return err
@@ -142,15 +146,17 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
             return await relay_stream(relay, ctx, resp, adapter, req, receive, send, rid, inbound)
         try:
             raw = await resp.read()
+            ctx.upstream_done()
             body, ctx.usage = adapter.parse_chat(req, raw)
         except UpstreamFailure as exc:
             return exc.error
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            ctx.upstream_done()
             return UpstreamError(502, f"The upstream connection failed mid-answer: {type(exc).__name__}.",
                                  "upstream_error", "upstream_broken", retryable=True, channel_fault=True)
         if ctx.usage is None:
             ctx.completion_text = adapter.completion_text(raw)
-        await send_bytes(send, 200, body, [JSON_CT, rid])
+        await send_bytes(send, 200, body, [JSON_CT, rid, ctx.overhead_header()])
         return None
     finally:
         resp.release()

@@ -37,11 +37,32 @@ class RequestContext:
     usage: Usage | None = None
     usage_source: str = "upstream"
     ttft_ms: int | None = None
+    upstream_started: float = 0.0  # this attempt's upstream call began
+    upstream_s: float = 0.0  # time spent waiting on upstreams, all attempts
+    first_byte_wait_s: float = 0.0  # of this attempt, until the first streamed bytes
     error: str | None = None
     completion_text: str | None = None  # set when usage must be counted locally
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
+
+    def upstream_first_byte(self) -> None:
+        self.first_byte_wait_s = time.perf_counter() - self.upstream_started
+
+    def upstream_done(self) -> None:
+        if self.upstream_started:
+            self.upstream_s += time.perf_counter() - self.upstream_started
+            self.upstream_started = 0.0
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway itself: everything but the waits on upstreams."""
+        waiting = self.upstream_s
+        if self.upstream_started:  # a stream still running: only its wait for the first bytes
+            waiting += self.first_byte_wait_s
+        return max(0.0, (time.perf_counter() - self.started - waiting) * 1000)
+
+    def overhead_header(self) -> tuple[bytes, bytes]:
+        return (b"x-relaygate-overhead-ms", f"{self.overhead_ms():.3f}".encode())
 
     def fail(self, status: int, outcome: str, message: str) -> None:
         self.status_code = status

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -13,8 +17,10 @@ from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Send, send_bytes
 from relaygate.providers.base import ChatRequest, UpstreamFailure
 from relaygate.providers.registry import adapter_for
+from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
 from relaygate.relay.health import ChannelHealth
+from relaygate.relay.metrics import Metrics
 from relaygate.relay.upstream import make_client, timeout_for
 from relaygate.state.snapshot import Snapshot
 
@@ -29,11 +35,29 @@ class Relay:
         self.rt = runtime
         self.client = make_client(runtime.settings)
         self.health = ChannelHealth(runtime)
+        self.authenticate = Authenticator(runtime.settings)
+        self.metrics = Metrics()
         self._models_cache: dict[tuple[Any, ...], bytes] = {}
         runtime.relay = self
 
     def start(self) -> None:
         self.rt.spawn(self.health.run_checks(), "health-checks")
+        if self.rt.settings.workers > 1:
+            self.rt.spawn(self._publish_metrics(), "metrics-publish")
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.rt.settings.data_dir / "metrics"
+
+    async def _publish_metrics(self) -> None:
+        """Other workers answer /metrics too; they read this process's counts from its file."""
+        try:
+            while True:
+                await asyncio.sleep(2.0)
+                await asyncio.to_thread(self.metrics.dump, self.metrics_dir)
+        finally:
+            with contextlib.suppress(OSError):
+                (self.metrics_dir / f"{os.getpid()}.json").unlink()
 
     def on_snapshot(self, snap: Snapshot) -> None:
         self._models_cache.clear()
@@ -57,11 +81,13 @@ class Relay:
                 log.warning("request %s cost %d but only %d could be charged", ctx.request_id, cost,
                             charge.amount)
         self.rt.recorder.add(ctx.record(charge_amount, capped))
+        self.metrics.observe(ctx.endpoint, ctx.status_code, ctx.overhead_ms(), time.perf_counter() - ctx.started)
 
     def record_unbilled(self, ctx: RequestContext) -> None:
         """Requests refused after authentication are recorded too, at no cost."""
         if ctx.user is not None:
             self.rt.recorder.add(ctx.record(0, False))
+        self.metrics.observe(ctx.endpoint, ctx.status_code, ctx.overhead_ms(), time.perf_counter() - ctx.started)
 
     def models_body(self, group: str, allowed: frozenset[str] | None) -> bytes:
         snap = self.rt.snapshot

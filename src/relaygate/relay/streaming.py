@@ -47,7 +47,9 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
             if not out:
                 continue
             if not started:
-                await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, rid]})
+                ctx.upstream_first_byte()
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [*SSE_HEADERS, rid, ctx.overhead_header()]})
                 started = True
                 ctx.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
             await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -66,6 +68,7 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
                                  "upstream_error", "upstream_broken", retryable=True, channel_fault=True)
         ctx.fail(502, "upstream_error", f"the upstream stream broke after data was sent: {type(exc).__name__}")
     finally:
+        ctx.upstream_done()
         watcher.remove_done_callback(on_message)
         watcher.cancel()
     if not started:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from relaygate.api.admin import channels, keys, logs, prices, users
+from relaygate.api.admin import channels, keys, logs, metrics, prices, users
 from relaygate.api.admin.errors import install_error_handlers
 from relaygate.runtime import Runtime
 
@@ -34,7 +34,7 @@ def build_admin_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (channels, users, keys, prices, logs):
+    for module in (channels, users, keys, prices, logs, metrics):
         app.include_router(module.router)
     _document_400s_not_422s(app)
     return app

@@ -23,7 +23,7 @@ from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_by
 from relaygate.billing.estimate import count_prompt_tokens
 from relaygate.providers.anthropic.adapter import endpoint, headers
 from relaygate.providers.anthropic.errors import native_error
-from relaygate.relay.auth import authenticate, check_model_allowed
+from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.chat import run_chat
 from relaygate.relay.context import new_request_id
 from relaygate.relay.router import candidates
@@ -44,7 +44,7 @@ async def handle_messages(relay: Relay, scope: Scope, receive: Receive, send: Se
 async def handle_count_tokens(relay: Relay, scope: Scope, receive: Receive, send: Send) -> None:
     rid = (b"x-request-id", new_request_id().encode())
     try:
-        key, user = authenticate(scope, relay.rt.snapshot)
+        key, user = relay.authenticate(scope, relay.rt.snapshot)
         req = parse_messages(await read_body(scope, receive, relay.rt.settings.max_body_bytes), scope,
                              count_only=True)
         check_model_allowed(key, req.model)

@@ -8,7 +8,6 @@ import orjson
 
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Receive, Scope, Send, send_bytes
-from relaygate.relay.auth import authenticate
 from relaygate.relay.context import new_request_id
 
 if TYPE_CHECKING:
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 async def handle_models(relay: Relay, scope: Scope, receive: Receive, send: Send) -> None:
     rid = (b"x-request-id", new_request_id().encode())
     try:
-        key, user = authenticate(scope, relay.rt.snapshot)
+        key, user = relay.authenticate(scope, relay.rt.snapshot)
     except GatewayError as err:
         await relay.send_error(send, err, rid)
         return
