@@ -46,6 +46,13 @@ class Knobs:
     """Never report usage (no ``usage`` key, no usage chunk), even when the client asks for it."""
     reply_words: int = 20
     """Number of words of the default generated reply."""
+    max_upload_bytes: int = 25 * 1024 * 1024
+    """Cap on a multipart request body (audio, files, image edits): over it -> 413, as the real API's
+    25 MB audio limit (the real file limit is 512 MB; raise this knob to test big uploads)."""
+    ft_step_ms: int = 300
+    """Fine-tuning jobs advance one state step per this many ms; 0 = one step per job retrieval."""
+    ft_fail: bool = False
+    """Fine-tuning jobs created while set fail when training starts (``error.code`` ``server_error``)."""
     _defaults: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

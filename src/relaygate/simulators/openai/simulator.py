@@ -31,6 +31,12 @@ class OpenAISimulator:
     (name -> underlying model reported in responses). ``model_aliases`` optionally rewrites the
     reported model in OpenAI mode (e.g. ``{"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}``, as the
     real API reports snapshots); by default the requested name is echoed.
+
+    OpenAI mode serves the whole surface: ``/v1/models``, ``/v1/chat/completions``,
+    ``/v1/completions``, ``/v1/embeddings``, ``/v1/moderations``, ``/v1/images/{generations,edits,
+    variations}``, ``/v1/audio/{speech,transcriptions,translations}``, ``/v1/files`` and
+    ``/v1/fine_tuning/jobs`` (one module per family; their docstrings state the deterministic rules).
+    ``ft:`` models are served once a fine-tuning job of this simulator has produced them.
     """
 
     def __init__(
@@ -74,7 +80,8 @@ class OpenAISimulator:
         return self._state.requests
 
     def reset(self) -> None:
-        """Clear the request log and restore the default knobs (in place)."""
+        """Clear the request log, stored files, fine-tuning jobs, fine-tuned models and generated
+        images, and restore the default knobs (in place)."""
         self._state.reset()
 
     # --- async lifecycle ---

@@ -11,49 +11,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-from aiohttp import web
+from relaygate.simulators.common.recording import RecordedRequest
 
 from .knobs import Knobs
 
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the upstream saw it (``headers`` names lower-cased; ``json`` None if not JSON)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    json: Any | None
-
-    @classmethod
-    async def capture(cls, request: web.Request) -> RecordedRequest:
-        body = await request.read()
-        try:
-            parsed = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            parsed = None
-        return cls(
-            method=request.method,
-            path=request.path,
-            query=dict(request.query),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            json=parsed,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form for ``GET /__sim/requests`` (body decoded as UTF-8 with replacement)."""
-        return {
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": self.headers,
-            "body": self.body.decode("utf-8", errors="replace"),
-            "json": self.json,
-        }
+__all__ = ["RecordedRequest", "SimState"]
 
 
 @dataclass
@@ -67,6 +29,14 @@ class SimState:
     knobs: Knobs = field(default_factory=Knobs)
     requests: list[RecordedRequest] = field(default_factory=list)
     stopping: asyncio.Event | None = None
+    files: dict[str, Any] = field(default_factory=dict)
+    """Uploaded files by id (:class:`.files.StoredFile`), in upload order."""
+    jobs: dict[str, Any] = field(default_factory=dict)
+    """Fine-tuning jobs by id (:class:`.fine_tuning.Job`), in creation order."""
+    fine_tuned_models: dict[str, int] = field(default_factory=dict)
+    """``ft:`` model name -> creation time, filled when a fine-tuning job succeeds."""
+    images: dict[str, bytes] = field(default_factory=dict)
+    """PNGs served at ``/__sim/images/<id>.png`` for ``response_format=url`` (newest 256 kept)."""
     _rng: random.Random = field(default_factory=random.Random, repr=False)
     _rng_seed: int | None = field(default=None, repr=False)
 
@@ -84,9 +54,22 @@ class SimState:
         return self._rng.random() < knobs.error_rate
 
     def reset(self) -> None:
+        """Clear the request log, stored files, jobs, fine-tuned models and images; default knobs."""
         self.requests.clear()
         self.knobs.reset()
         self._rng_seed = None
+        self.files.clear()
+        self.jobs.clear()
+        self.fine_tuned_models.clear()
+        self.images.clear()
+
+    def model_known(self, model: str) -> bool:
+        """``models=None`` accepts any name, except ``ft:`` names this simulator did not train."""
+        if model in self.fine_tuned_models:
+            return True
+        if self.models is not None:
+            return model in self.models
+        return not model.startswith("ft:")
 
     def accepts_key(self, key: str) -> bool:
         """``api_keys=None`` means any non-empty key is valid."""

@@ -1,0 +1,1 @@
+"""Pieces shared by the simulators: PNG writer, multipart parsing, request recording, lifecycle."""
