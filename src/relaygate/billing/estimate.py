@@ -1,8 +1,11 @@
-"""Upper estimates of a chat request's tokens, for the reservation made before the call.
+"""Token counts of a chat request: a worst case for the reservation, a best guess for billing.
 
 The reservation must not be below what the upstream will count, or a burst of requests could
-overdraw an account; so the estimate counts every text the upstream sees with a real tokenizer,
-adds the per-message framing, a generous fixed size per image, and a safety margin.
+overdraw an account. Byte-level BPE tokens (OpenAI's, and the SentencePiece vocabularies of
+other providers) are at least one byte each, so the UTF-8 size of every text the upstream sees
+is a true upper bound, and costs no tokenizer: no CPU per request and none of the tokenizer
+tables' memory in a process that never needs them. The tokenizer count is used only to bill
+answers whose upstream reported no usage.
 """
 
 from __future__ import annotations
@@ -17,16 +20,22 @@ PER_MESSAGE = 4
 PER_REQUEST = 8
 PER_IMAGE = 1600  # above a high-detail 2048px image's tile count
 PER_AUDIO = 4000
-MARGIN = 1.10
 
 
 def estimate_prompt_tokens(body: dict[str, Any], model: str) -> int:
-    """The reservation's view: the local count with a safety margin on top."""
-    return int(count_prompt_tokens(body, model) * MARGIN) + 1
+    """The reservation's view: an upper bound, one token per UTF-8 byte of text."""
+    texts, extra = _texts(body)
+    return sum(len(t) if t.isascii() else len(t.encode()) for t in texts) + len(texts) + extra
 
 
 def count_prompt_tokens(body: dict[str, Any], model: str) -> int:
     """What the upstream most likely counts, for billing when it reports nothing."""
+    texts, extra = _texts(body)
+    return count_tokens("\n".join(texts), model) + extra
+
+
+def _texts(body: dict[str, Any]) -> tuple[list[str], int]:
+    """Every text the upstream will read, and the fixed extra tokens of framing and media."""
     texts: list[str] = []
     extra = PER_REQUEST
     for msg in body.get("messages") or ():
@@ -48,7 +57,7 @@ def count_prompt_tokens(body: dict[str, Any], model: str) -> int:
     prompt = body.get("prompt")  # legacy completions
     if isinstance(prompt, str):
         texts.append(prompt)
-    return count_tokens("\n".join(texts), model) + extra
+    return texts, extra
 
 
 def _content(content: Any, texts: list[str]) -> int:
