@@ -26,11 +26,15 @@ class Settings:
     database_url: str = ""  # empty -> SQLite file in data_dir
     redis_url: str = ""  # empty -> in-process quota and state
     redis_prefix: str = "relaygate"  # key prefix, so several gateways can share one Redis
+    redis_max_connections: int = 64  # per process; requests beyond it wait for a free one
     admin_key: str = ""  # empty -> generated on first start, saved to data_dir/admin.key
     config_file: str = ""  # optional relaygate.yaml applied at start-up
     currency: str = "USD"
     allow_unpriced: bool = False  # serve models without a price for free
     max_body_bytes: int = 8 * 1024 * 1024
+    max_upload_bytes: int = 25 * 1024 * 1024  # one multipart upload (audio, images, files); over it -> 413
+    public_url: str = ""  # how callers reach the gateway, for image URLs it serves; empty: from the Host header
+    image_retention_s: float = 86_400.0  # generated images served at /v1/images/files/ are deleted after this
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed, comma-separated
     auth_failures_per_minute: int = 30  # wrong keys per client address before 429 (0: off)
     relay_max_tries: int = 3  # channels tried per request on retryable failures

@@ -38,7 +38,7 @@ class Runtime:
         self.version = StateVersion(self)
         self.admin_key_hash = hash_key(settings.admin_key) if settings.admin_key else ""
         self._reload_lock = asyncio.Lock()
-        self._background: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         # set by relay.setup so that this module does not import the hot path
         self.relay: Any = None
 
@@ -48,8 +48,11 @@ class Runtime:
 
             from relaygate.billing.redis_ledger import RedisLedger
 
-            self.redis = aioredis.from_url(self.settings.redis_url)
-            self.ledger = RedisLedger(self.redis, self.settings.redis_prefix)
+            # a blocking pool: a burst waits for a free connection instead of failing the request
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.settings.redis_url, max_connections=self.settings.redis_max_connections, timeout=5)
+            self.redis = aioredis.Redis(connection_pool=pool)
+            self.ledger = RedisLedger(self.redis, self.settings.redis_prefix, seed=self._ledger_account)
         await self.reload_state()
         await self._load_ledger()
         self.recorder.start()
@@ -60,6 +63,13 @@ class Runtime:
             users = {u.id: (u.balance, u.used) for u in (await s.scalars(select(User))).all()}
             keys = {k.id: k.used for k in (await s.scalars(select(ApiKey))).all()}
         await self.ledger.load(users, keys)
+
+    async def _ledger_account(self, user_id: int, key_id: int) -> tuple[tuple[int, int] | None, int]:
+        """One account's durable values, for a ledger that lost it (a Redis restart)."""
+        async with self.sessions() as s:
+            user = await s.get(User, user_id)
+            key = await s.get(ApiKey, key_id)
+        return ((user.balance, user.used) if user else None), (key.used if key else 0)
 
     async def reload_state(self) -> None:
         """Swap in a fresh snapshot; requests in flight keep the one they started with."""
@@ -76,14 +86,16 @@ class Runtime:
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
-        self._background.append(task)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return task
 
     async def stop(self) -> None:
         await self.version.stop()
-        for task in self._background:
+        tasks = list(self._background)
+        for task in tasks:
             task.cancel()
-        for task in self._background:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.relay is not None:

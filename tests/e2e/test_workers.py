@@ -82,3 +82,62 @@ def test_changes_reach_every_worker(multi: Gateway, sim) -> None:  # type: ignor
     for _ in range(10):  # requests spread over both workers; none may still accept the key
         with pytest.raises(openai.AuthenticationError):
             multi.client(key["key"]).chat.completions.create(model=model, messages=HI)
+
+
+def test_redis_outage_is_a_clear_503_and_recovery_reloads_balances(fresh_database_url: str, sim, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    import subprocess
+
+    from tests.services import free_port, port_open
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed: the Redis outage test is SKIPPED")
+    port = free_port()
+    cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    gw = None
+    try:
+        assert _wait_port(port)
+        gw = Gateway(tmp_path / "gw", fresh_database_url, redis_url=f"redis://127.0.0.1:{port}/0").start()
+        model = unique_model()
+        gw.channel(sim.base_url, [model])
+        gw.price(model)
+        user, key = gw.funded_key("10.00")
+        client = gw.client(key["key"])
+        assert client.chat.completions.create(model=model, messages=HI).choices
+        redis_proc.terminate()
+        redis_proc.wait(10)
+        with pytest.raises(openai.InternalServerError) as exc:
+            client.chat.completions.create(model=model, messages=HI)
+        assert exc.value.status_code == 503 and exc.value.code == "quota_store_unavailable"
+        redis_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)  # back, and empty
+        assert _wait_port(port)
+        deadline = time.monotonic() + 10
+        while True:  # the pool reconnects; the account is reloaded from the database
+            try:
+                assert client.chat.completions.create(model=model, messages=HI).choices
+                break
+            except openai.InternalServerError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        records = [r for r in gw.logs(key_id=key["id"]) if r["status_code"] == 200]
+        spent = sum(micro(r["cost"]) for r in records)
+        assert micro(gw.get_user(user["id"])["balance"]) == 10_000_000 - spent
+    finally:
+        if gw is not None:
+            assert gw.stop() == 0, gw.log()
+        redis_proc.terminate()
+        redis_proc.wait(10)
+
+
+def _wait_port(port: int) -> bool:
+    from tests.services import port_open
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if port_open("127.0.0.1", port):
+            return True
+        time.sleep(0.05)
+    return False

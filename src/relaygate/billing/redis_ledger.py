@@ -6,12 +6,31 @@ instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from relaygate.billing.ledger import Account, Charge
+from relaygate.errors import GatewayError
+
+log = logging.getLogger("relaygate.ledger")
+
+
+@contextlib.contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    """A request must not pass unreserved when Redis is down: refuse it, clearly and retryably."""
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.error("quota store unavailable: %s", exc)
+        raise GatewayError(503, "The quota store is unavailable; try again shortly.", "service_unavailable",
+                           "quota_store_unavailable", headers={"Retry-After": "1"}) from None
 
 _RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
 local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
 local amount = tonumber(ARGV[1])
@@ -62,10 +81,14 @@ return new
 """
 
 
+Seeder = Callable[[int, int], Awaitable[tuple[tuple[int, int] | None, int]]]
+
+
 class RedisLedger:
-    def __init__(self, client: Any, prefix: str = "relaygate") -> None:
+    def __init__(self, client: Any, prefix: str = "relaygate", seed: Seeder | None = None) -> None:
         self.r = client
         self.prefix = prefix
+        self.seed = seed  # reloads one account from the database when Redis has lost it
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._set_balance = client.register_script(_SET_BALANCE)
@@ -91,7 +114,17 @@ class RedisLedger:
 
     async def reserve(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> bool:
         budget = "" if key_budget is None else str(key_budget)
-        return bool(await self._reserve(keys=[self._u(user_id), self._k(key_id)], args=[amount, budget]))
+        keys = [self._u(user_id), self._k(key_id)]
+        with _unavailable_as_503():
+            result = await self._reserve(keys=keys, args=[amount, budget])
+            if result == -1 and self.seed is not None:  # Redis restarted empty: reload this account once
+                user, key_used = await self.seed(user_id, key_id)
+                if user is None:
+                    return False
+                log.warning("ledger account of user %s was missing in Redis; reloaded from the database", user_id)
+                await self.load({user_id: user}, {key_id: key_used})
+                result = await self._reserve(keys=keys, args=[amount, budget])
+            return result == 1
 
     async def settle(self, user_id: int, key_id: int, key_budget: int | None, reserved: int,
                      cost: int) -> Charge:

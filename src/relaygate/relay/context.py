@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ from relaygate.billing.tokens import count_tokens
 from relaygate.providers.base import ChatRequest, Usage
 from relaygate.state.snapshot import KeyInfo, PriceInfo, UserInfo
 
+_ID_PREFIX = "req_" + os.urandom(6).hex()
+_ID_COUNTER = itertools.count(1)
+
 
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """Unique per process start (random prefix) and per request (counter); no syscall per call."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 @dataclass(slots=True)

@@ -11,6 +11,11 @@ from relaygate.state.snapshot import ChannelInfo
 def candidates(channels: tuple[ChannelInfo, ...], down: set[int] | frozenset[int],
                rng: random.Random = random._inst) -> Iterator[ChannelInfo]:  # type: ignore[attr-defined]
     """Yield usable channels in the order to try them; later tiers only after earlier ones."""
+    if len(channels) == 1:  # the common case: nothing to order
+        only = channels[0]
+        if only.status == "enabled" and only.id not in down:
+            yield only
+        return
     usable = [c for c in channels if c.status == "enabled" and c.id not in down]
     while usable:
         top = usable[0].priority

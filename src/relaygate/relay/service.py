@@ -16,7 +16,7 @@ import orjson
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Send, send_bytes
 from relaygate.providers.base import ChatRequest, UpstreamFailure
-from relaygate.providers.registry import adapter_for
+from relaygate.providers.registry import adapter_for, transport_for
 from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
 from relaygate.relay.health import ChannelHealth
@@ -75,13 +75,31 @@ class Relay:
         cost = ctx.cost()
         charge_amount, capped = cost, False
         if ctx.user is not None and ctx.key is not None:
-            charge = await self.rt.ledger.settle(ctx.user.id, ctx.key.id, ctx.key.budget, ctx.reserved, cost)
-            charge_amount, capped = charge.amount, charge.capped
+            args = (ctx.user.id, ctx.key.id, ctx.key.budget, ctx.reserved, cost)
+            try:
+                charge = await self.rt.ledger.settle(*args)
+                charge_amount, capped = charge.amount, charge.capped
+            except Exception as exc:  # the record must not be lost with the quota store
+                log.error("request %s: settlement failed (%s); recorded now, retried in the background",
+                          ctx.request_id, exc)
+                self.rt.spawn(self._settle_later(args), "settle-retry")
             if capped:
                 log.warning("request %s cost %d but only %d could be charged", ctx.request_id, cost,
-                            charge.amount)
+                            charge_amount)
         self.rt.recorder.add(ctx.record(charge_amount, capped))
         self.metrics.observe(ctx.endpoint, ctx.status_code, ctx.overhead_ms(), time.perf_counter() - ctx.started)
+
+    async def _settle_later(self, args: tuple[int, int, int | None, int, int]) -> None:
+        """Keep trying until the live balance has the charge the record already holds."""
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.rt.ledger.settle(*args)
+                return
+            except Exception as exc:
+                log.warning("settlement retry failed (%s); next in %.0fs", exc, delay)
+                delay = min(30.0, delay * 2)
 
     def record_unbilled(self, ctx: RequestContext) -> None:
         """Requests refused after authentication are recorded too, at no cost."""
@@ -114,19 +132,31 @@ class Relay:
         req = ChatRequest(body=body, model=model, stream=False, wants_usage=False,
                           upstream_model=ch.upstream_model(model))
         adapter = adapter_for(ch.type)
-        up = adapter.build_chat(ch, ch.next_key(), req)
+        transport = transport_for(ch.type)
+        key = ch.next_key()
         started = time.perf_counter()
         result: dict[str, Any] = {"ok": False, "status_code": None, "model": model, "error": None}
+        timeout = timeout_for(self.rt.settings, ch.timeout_s or 30, False)
         try:
-            async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
-                                           timeout=timeout_for(self.rt.settings, ch.timeout_s or 30, False)) as resp:
-                raw = await resp.read()
-                result["status_code"] = resp.status
-                if resp.status >= 300:
-                    result["error"] = adapter.parse_error(resp.status, raw).message
-                else:
-                    adapter.parse_chat(req, raw)
-                    result["ok"] = True
+            up = adapter.build_chat(ch, key, req)
+            if transport is None:
+                async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
+                                               timeout=timeout) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+            else:
+                answer = await transport.send(self.client, ch, key, up, req, timeout)
+                try:
+                    raw = await answer.read()
+                    status = answer.status
+                finally:
+                    await answer.aclose()
+            result["status_code"] = status
+            if status >= 300:
+                result["error"] = adapter.parse_error(status, raw).message
+            else:
+                adapter.parse_chat(req, raw)
+                result["ok"] = True
         except UpstreamFailure as exc:
             result["error"] = exc.error.message
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
