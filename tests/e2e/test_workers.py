@@ -88,7 +88,7 @@ def test_redis_outage_is_a_clear_503_and_recovery_reloads_balances(fresh_databas
     import shutil
     import subprocess
 
-    from tests.services import free_port, port_open
+    from tests.services import free_port
 
     server = shutil.which("redis-server")
     if server is None:
