@@ -17,6 +17,7 @@ from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, ClientGone, Receive, Scope, Send, send_bytes
 from relaygate.api.v1.models import handle_models
 from relaygate.config import Settings
+from relaygate.logs import setup_logging
 from relaygate.relay.chat import handle_chat
 from relaygate.relay.service import Relay
 from relaygate.runtime import Runtime
@@ -121,4 +122,6 @@ async def _edge_error(send: Send, err: GatewayError, path: str = "") -> None:
 
 def create_app() -> GatewayApp:
     """Factory for the server (each worker process builds its own from the environment)."""
-    return GatewayApp(Settings.load())
+    settings = Settings.load()
+    setup_logging(settings.log_level)
+    return GatewayApp(settings)

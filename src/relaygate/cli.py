@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 
 from relaygate.config import Settings
+from relaygate.logs import setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k != "command" and v is not None}
     settings = Settings.load(overrides)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    setup_logging(settings.log_level)
     if settings.workers > 1 and not settings.redis_url:
         print("relaygate: --workers > 1 needs --redis-url (RELAYGATE_REDIS_URL): balances and rate limits "
               "must be shared between processes.", file=sys.stderr)

@@ -64,6 +64,10 @@ class UsageRecorder:
     def add(self, record: UsageRecord) -> None:
         """Called on the hot path: no I/O, just a list append."""
         self._pending.append(record)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s %s model=%s channel=%s status=%s tokens=%d+%d cost=%d", record.request_id,
+                      record.endpoint, record.outcome, record.model, record.channel_id, record.status_code,
+                      record.prompt_tokens, record.completion_tokens, record.cost)
         if len(self._pending) >= self.batch:
             self._wake.set()
 
