@@ -45,7 +45,7 @@ class Settings:
     auto_disable_failures: int = 5  # consecutive failures before a channel is disabled
     health_check_interval_s: float = 60.0
     usage_flush_interval_s: float = 0.5
-    usage_flush_batch: int = 500
+    usage_flush_batch: int = 2000
     state_poll_interval_s: float = 2.0  # version-counter poll for changes made by other processes
     shutdown_grace_s: float = 30.0
     log_level: str = "info"

@@ -19,8 +19,20 @@ def make_client(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
+_TIMEOUTS: dict[tuple[float, float, float, float | None, bool], aiohttp.ClientTimeout] = {}
+
+
 def timeout_for(settings: Settings, channel_timeout: float | None, stream: bool) -> aiohttp.ClientTimeout:
-    """Streams have no total limit, only an idle limit between reads; whole responses have both."""
-    idle = channel_timeout or settings.first_byte_timeout_s
-    total = None if stream else (channel_timeout or settings.upstream_timeout_s)
-    return aiohttp.ClientTimeout(total=total, connect=settings.upstream_connect_timeout_s, sock_read=idle)
+    """Streams have no total limit, only an idle limit between reads; whole responses have both.
+
+    The objects are immutable and few (per channel timeout and mode), so they are built once.
+    """
+    key = (settings.first_byte_timeout_s, settings.upstream_timeout_s, settings.upstream_connect_timeout_s,
+           channel_timeout, stream)
+    timeout = _TIMEOUTS.get(key)
+    if timeout is None:
+        idle = channel_timeout or settings.first_byte_timeout_s
+        total = None if stream else (channel_timeout or settings.upstream_timeout_s)
+        timeout = _TIMEOUTS[key] = aiohttp.ClientTimeout(total=total, connect=settings.upstream_connect_timeout_s,
+                                                         sock_read=idle)
+    return timeout

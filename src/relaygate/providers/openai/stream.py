@@ -49,6 +49,7 @@ class OpenAIStreamRelay:
         return complete
 
     def _inspect(self, complete: bytes) -> bytes:
+        """Look at each event of a block that needs it; parse only the ones that may matter."""
         kept: list[bytes] = []
         for event in complete.split(b"\n\n"):
             if not event:
@@ -56,8 +57,9 @@ class OpenAIStreamRelay:
             payload = _data_of(event)
             if payload == b"[DONE]":
                 self.done = True
-            elif payload is not None and payload.startswith(b"{"):
-                event = self._json_event(event, payload)
+            elif payload is not None and payload[:1] == b"{":
+                if payload[-1:] != b"}" or b'"error"' in payload or any(m in payload for m in _USAGE_MARKS):
+                    event = self._json_event(event, payload)  # plain content chunks pass unparsed
             elif payload is not None:
                 self.dropped += 1  # not JSON: it would break the caller's SSE parser
                 continue
@@ -134,6 +136,8 @@ def _plain_json_events(block: bytes) -> bool:
 
 def _data_of(event: bytes) -> bytes | None:
     """The data payload of one SSE event (data lines joined), or None for comments/other fields."""
+    if event[:6] == b"data: " and b"\n" not in event:  # the usual one-line event
+        return event[6:]
     lines = [ln[5:].lstrip(b" ") for ln in event.split(b"\n") if ln.startswith(b"data:")]
     if not lines:
         return None
