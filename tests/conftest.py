@@ -100,3 +100,96 @@ def gemini_sim() -> Iterator[object]:
 
     with GeminiSimulator(api_keys={GEMINI_KEY}).run_in_thread() as handle:
         yield handle
+
+
+# --- Chinese providers and translation (issue 4) ---------------------------------------------------
+
+BAIDU_AK, BAIDU_SK = "baidu-ak-0001", "baidu-sk-0001"
+BAIDU_KEY = f"{BAIDU_AK}|{BAIDU_SK}"
+
+
+@pytest.fixture(scope="session")
+def baidu_sim() -> Iterator[object]:
+    from relaygate.simulators.baidu import BaiduSimulator
+
+    with BaiduSimulator(credentials={BAIDU_AK: BAIDU_SK}).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def _reset_issue4_sims(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    for name in ("baidu_sim", "spark_sim", "zhipu_sim", "deepl_sim", "fanyi_sim"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+SPARK_APP, SPARK_API_KEY, SPARK_SECRET = "app00001", "spark-api-key-0001", "spark-api-secret-0001"
+SPARK_KEY = f"{SPARK_APP}|{SPARK_SECRET}|{SPARK_API_KEY}"  # APPID|APISecret|APIKey
+
+
+@pytest.fixture(scope="session")
+def spark_sim() -> Iterator[object]:
+    from relaygate.simulators.spark import SparkSimulator
+
+    with SparkSimulator(credentials={SPARK_API_KEY: (SPARK_APP, SPARK_SECRET)}).run_in_thread() as handle:
+        yield handle
+
+ZHIPU_KEY = "zhipu-id-0001.zhipu-secret-0001"
+
+
+@pytest.fixture(scope="session")
+def zhipu_sim() -> Iterator[object]:
+    from relaygate.simulators.zhipu import ZhipuSimulator
+
+    with ZhipuSimulator(api_keys={ZHIPU_KEY}).run_in_thread() as handle:
+        yield handle
+
+DEEPL_KEY = "deepl-key-0001"
+FANYI_APPID, FANYI_SECRET = "20240001", "fanyi-secret-0001"
+FANYI_KEY = f"{FANYI_APPID}|{FANYI_SECRET}"
+
+
+@pytest.fixture(scope="session")
+def deepl_sim() -> Iterator[object]:
+    from relaygate.simulators.deepl import DeepLSimulator
+
+    with DeepLSimulator(api_keys={DEEPL_KEY}).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def fanyi_sim() -> Iterator[object]:
+    from relaygate.simulators.baidu_fanyi import FanyiSimulator
+
+    with FanyiSimulator(apps={FANYI_APPID: FANYI_SECRET}).run_in_thread() as handle:
+        yield handle
+
+
+# --- Stable Diffusion upstreams (issue 5) ------------------------------------------------------------
+
+STABILITY_KEY = "sk-stability-sim-1"
+SDWEBUI_AUTH = ("webui", "webui-pass")
+
+
+@pytest.fixture(scope="session")
+def stability_sim() -> Iterator[object]:
+    from relaygate.simulators.stability import StabilitySimulator
+
+    with StabilitySimulator(api_keys={STABILITY_KEY}).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="session")
+def sdwebui_sim() -> Iterator[object]:
+    from relaygate.simulators.sdwebui import SDWebUISimulator
+
+    with SDWebUISimulator(api_auth=[SDWEBUI_AUTH]).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(autouse=True)
+def _reset_sd_sims(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    for name in ("stability_sim", "sdwebui_sim"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()

@@ -15,10 +15,13 @@ from relaygate.api.anthropic.errors import anthropic_error
 from relaygate.api.anthropic.messages import handle_count_tokens, handle_messages
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, ClientGone, Receive, Scope, Send, send_bytes
+from relaygate.api.translate.handler import handle_translate
+from relaygate.api.translate.inbound import deepl_error_body, deepl_status
 from relaygate.api.v1.models import handle_models
 from relaygate.config import Settings
 from relaygate.logs import setup_logging
 from relaygate.relay.chat import handle_chat
+from relaygate.relay.endpoints import audio, files, fine_tuning, image_files, images, text
 from relaygate.relay.service import Relay
 from relaygate.runtime import Runtime
 
@@ -31,7 +34,27 @@ HOT_ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/models": ("GET", handle_models),
     "/v1/messages": ("POST", handle_messages),
     "/v1/messages/count_tokens": ("POST", handle_count_tokens),
+    "/v2/translate": ("POST", handle_translate),  # DeepL-compatible, for tools that speak DeepL
+    "/v1/completions": ("POST", text.handle_completions),
+    "/v1/embeddings": ("POST", text.handle_embeddings),
+    "/v1/moderations": ("POST", text.handle_moderations),
+    "/v1/images/generations": ("POST", images.handle_generations),
+    "/v1/images/edits": ("POST", images.handle_edits),
+    "/v1/images/variations": ("POST", images.handle_variations),
+    "/v1/audio/speech": ("POST", audio.handle_speech),
+    "/v1/audio/transcriptions": ("POST", audio.handle_transcriptions),
+    "/v1/audio/translations": ("POST", audio.handle_translations),
+    "/v1/files": ("*", files.handle_files),  # GET lists, POST uploads
+    "/v1/fine_tuning/jobs": ("*", fine_tuning.handle_jobs),  # GET lists, POST creates
 }
+
+# Paths that carry an id (/v1/files/{id}/content ...): the handler reads the rest of the path and
+# checks the method itself. The first matching prefix wins.
+PREFIX_ROUTES: tuple[tuple[str, Handler], ...] = (
+    (image_files.PREFIX, image_files.handle_image_file),
+    (files.PREFIX, files.handle_file),
+    (fine_tuning.PREFIX, fine_tuning.handle_job),
+)
 
 
 class GatewayApp:
@@ -56,6 +79,8 @@ class GatewayApp:
         if route is None and path.startswith("/v1/models/"):
             route = HOT_ROUTES["/v1/models"]
         if route is None:
+            route = next((("*", h) for prefix, h in PREFIX_ROUTES if path.startswith(prefix)), None)
+        if route is None:
             if path.startswith("/v1/") or path == "/v1":
                 await _edge_error(send, GatewayError(404, f"Unknown endpoint: {scope['method']} {path}",
                                                        code="unknown_url"), path)
@@ -63,7 +88,7 @@ class GatewayApp:
             await self.admin(scope, receive, send)
             return
         method, handler = route
-        if scope["method"] != method:
+        if method != "*" and scope["method"] != method:
             await _edge_error(send, GatewayError(405, f"{scope['method']} is not allowed on {path}; "
                                                    f"use {method}.", code="method_not_allowed"), path)
             return
@@ -116,6 +141,9 @@ async def _edge_error(send: Send, err: GatewayError, path: str = "") -> None:
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
         status, body = anthropic_error(err)
         await send_bytes(send, status, body, [JSON_CT])
+        return
+    if path == "/v2/translate":  # DeepL's error shape for DeepL clients
+        await send_bytes(send, deepl_status(err), deepl_error_body(err.message), [JSON_CT])
         return
     await send_bytes(send, err.status, err.openai_body(), [JSON_CT])
 

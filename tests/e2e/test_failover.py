@@ -101,9 +101,14 @@ def test_auto_disable_after_repeated_failures_and_health_check_re_enables(gatewa
     assert all(r.json.get("max_tokens") == 8 for r in sim.requests[before:])
     sim.knobs.fail_next = 0
     assert _wait(lambda: gateway.api("GET", f"/api/channels/{bad['id']}")["status"] == "enabled")
-    sim.reset()
-    client.chat.completions.create(model=model, messages=HI)
-    assert len(sim.requests) == 1
+    # the stored status flips a moment before every process has reloaded it: the channel must
+    # take user requests again shortly after
+    def served_by_first() -> bool:
+        sim.reset()
+        client.chat.completions.create(model=model, messages=HI)
+        return len(sim.requests) == 1
+
+    assert _wait(served_by_first, timeout=5)
 
 
 def test_operator_disabled_channel_is_never_re_enabled_by_health_checks(gateway: Gateway, sim) -> None:  # type: ignore[no-untyped-def]

@@ -3,14 +3,23 @@
 An adapter knows one wire protocol and nothing about keys, quotas or the database: it builds
 the upstream request from the canonical (OpenAI-shaped) chat request, turns the upstream's
 answer into canonical bytes plus usage, and classifies upstream errors.
+
+Most protocols are one HTTP request built synchronously and sent with the pooled aiohttp
+client. A protocol that needs more (an async credential step first, or a WebSocket instead of
+HTTP) registers a :class:`Transport` for its channel type: the pipeline then asks it, instead of
+the pooled client, to perform the call, and treats what it returns like the HTTP response.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from relaygate.state.snapshot import ChannelInfo
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass(slots=True)
@@ -19,6 +28,9 @@ class Usage:
     completion_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # Characters of translated text (translation channels): billed at the price's per_character
+    # rate when it has one; prompt_tokens then carries the same count for the usage record.
+    characters: int = 0
 
 
 @dataclass(slots=True)
@@ -96,3 +108,80 @@ def classify_status(status: int) -> tuple[bool, bool]:
     if status in (401, 403):
         return True, True
     return False, False
+
+
+# --- the transport hook ----------------------------------------------------------------------
+
+
+class ByteStream(Protocol):
+    def iter_any(self) -> AsyncIterator[bytes]: ...
+
+
+class UpstreamResponse(Protocol):
+    """The part of ``aiohttp.ClientResponse`` the pipeline reads; a transport returns one of these.
+
+    ``status`` >= 300 means an error whose body ``read()`` returns for ``parse_error``. Otherwise
+    ``read()`` is the whole answer for ``parse_chat`` and ``content.iter_any()`` yields the stream
+    for ``stream_relay().feed`` (a transport may define its own framing, e.g. one WebSocket frame
+    per item, as long as its adapter's stream relay reads that framing). ``close()`` aborts at once
+    (the caller left mid-stream); ``aclose()`` releases everything and always runs last.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+
+    @property
+    def content(self) -> ByteStream: ...
+    async def read(self) -> bytes: ...
+    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Performs one upstream call for a channel type that cannot be a plain pooled HTTP request.
+
+    ``up`` is what the (possibly wrapped) adapter's ``build_chat`` produced; the transport may
+    complete it (an access token, a signed URL) and send it any way the protocol needs, within
+    ``limits`` (the channel's connect, idle and total timeouts). It raises ``TimeoutError``,
+    ``aiohttp.ClientError`` or ``OSError`` like the pooled client (failover follows), or
+    ``UpstreamFailure`` for an error it already classified (e.g. refused channel credentials).
+    """
+
+    async def send(self, client: aiohttp.ClientSession, channel: ChannelInfo, key: str, up: UpstreamRequest,
+                   req: ChatRequest, limits: aiohttp.ClientTimeout) -> UpstreamResponse: ...
+
+
+# --- machine translation ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TranslationJob:
+    """Texts to translate, as the caller asked (DeepL's vocabulary: ``ZH``, ``EN-US``, ``ja``...).
+
+    Each translation protocol normalises the language codes to its own. ``options`` are DeepL's
+    optional fields (formality, tag_handling, glossary_id...), passed on where the upstream has them.
+    """
+
+    texts: list[str]
+    target: str
+    source: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def characters(self) -> int:
+        """What translation is billed by: the source text's characters (code points)."""
+        return sum(len(t) for t in self.texts)
+
+
+@dataclass(slots=True)
+class Translation:
+    text: str
+    detected_source: str  # upper-case, DeepL style ("EN", "ZH", "JA")
+
+
+class Translator(Protocol):
+    """A translation upstream (channel types ``deepl``, ``baidu-fanyi``): one request per job."""
+
+    def build_translate(self, channel: ChannelInfo, key: str, job: TranslationJob) -> UpstreamRequest: ...
+    def parse_translate(self, job: TranslationJob, body: bytes) -> list[Translation]: ...
+    def parse_error(self, status: int, body: bytes) -> UpstreamError: ...

@@ -15,8 +15,9 @@ import aiohttp
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_bytes
 from relaygate.billing.estimate import default_output_limit, estimate_prompt_tokens, requested_output_tokens
-from relaygate.billing.pricing import worst_case_cost
+from relaygate.billing.pricing import prompt_characters, worst_case_cost
 from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
+from relaygate.providers.registry import transport_for
 from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
@@ -76,7 +77,8 @@ async def _admit(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, sc
     output = req.output_limit = requested_output_tokens(req.body) or (price.max_output_tokens if price else None) \
         or default_output_limit(req.model) or rt.settings.default_max_output_tokens
     n = req.body.get("n") or 1
-    reserve = worst_case_cost(price, estimate_prompt_tokens(req.body, req.model), output * n)
+    chars = prompt_characters(req.body) if price is not None and price.per_character is not None else 0
+    reserve = worst_case_cost(price, estimate_prompt_tokens(req.body, req.model), output * n, chars)
     if not await rt.ledger.reserve(ctx.user.id, ctx.key.id, ctx.key.budget, reserve):
         raise GatewayError(403, "You exceeded your current quota: the balance cannot cover this request "
                            f"(up to {reserve / 1e6:.6f} {rt.settings.currency}).",
@@ -116,17 +118,30 @@ async def _relay(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, ch
 async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, ch: ChannelInfo,
                        req: ChatRequest, receive: Receive, send: Send,
                        rid: tuple[bytes, bytes]) -> UpstreamError | None:
-    """One attempt. Returns None when the caller got an answer, else the error for failover."""
+    """One attempt. Returns None when the caller got an answer, else the error for failover.
+
+    The upstream call is the pooled HTTP client's, unless the channel type registered a transport
+    (an async credential step, a WebSocket): that one performs the call and hands back an object
+    read exactly like the HTTP response, so failover, timeouts and billing stay the same.
+    """
     adapter = inbound.adapter(ch.type)
+    key = ch.next_key()
     try:
-        up = adapter.build_chat(ch, ch.next_key(), req)
+        up = adapter.build_chat(ch, key, req)
     except UpstreamFailure as exc:  # this protocol cannot carry the request; another channel may
         return exc.error
     timeout = timeout_for(relay.rt.settings, ch.timeout_s, req.stream)
+    transport = transport_for(ch.type)
     ctx.upstream_started = time.perf_counter()
     try:
-        resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
-                                          timeout=timeout)
+        if transport is None:
+            resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
+                                              timeout=timeout)
+        else:
+            resp = await transport.send(relay.client, ch, key, up, req, timeout)
+    except UpstreamFailure as exc:  # the transport classified it (e.g. the channel's credentials)
+        ctx.upstream_done()
+        return exc.error
     except TimeoutError:
         ctx.upstream_done()
         return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
@@ -159,7 +174,10 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
         await send_bytes(send, 200, body, [JSON_CT, rid, ctx.overhead_header()])
         return None
     finally:
-        resp.release()
+        if transport is None:
+            resp.release()
+        else:
+            await resp.aclose()  # e.g. a WebSocket's closing handshake
 
 
 async def _read_quietly(resp: aiohttp.ClientResponse) -> bytes:

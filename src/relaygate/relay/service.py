@@ -16,7 +16,7 @@ import orjson
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Send, send_bytes
 from relaygate.providers.base import ChatRequest, UpstreamFailure
-from relaygate.providers.registry import adapter_for
+from relaygate.providers.registry import adapter_for, transport_for
 from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
 from relaygate.relay.health import ChannelHealth
@@ -132,19 +132,31 @@ class Relay:
         req = ChatRequest(body=body, model=model, stream=False, wants_usage=False,
                           upstream_model=ch.upstream_model(model))
         adapter = adapter_for(ch.type)
-        up = adapter.build_chat(ch, ch.next_key(), req)
+        transport = transport_for(ch.type)
+        key = ch.next_key()
         started = time.perf_counter()
         result: dict[str, Any] = {"ok": False, "status_code": None, "model": model, "error": None}
+        timeout = timeout_for(self.rt.settings, ch.timeout_s or 30, False)
         try:
-            async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
-                                           timeout=timeout_for(self.rt.settings, ch.timeout_s or 30, False)) as resp:
-                raw = await resp.read()
-                result["status_code"] = resp.status
-                if resp.status >= 300:
-                    result["error"] = adapter.parse_error(resp.status, raw).message
-                else:
-                    adapter.parse_chat(req, raw)
-                    result["ok"] = True
+            up = adapter.build_chat(ch, key, req)
+            if transport is None:
+                async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
+                                               timeout=timeout) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+            else:
+                answer = await transport.send(self.client, ch, key, up, req, timeout)
+                try:
+                    raw = await answer.read()
+                    status = answer.status
+                finally:
+                    await answer.aclose()
+            result["status_code"] = status
+            if status >= 300:
+                result["error"] = adapter.parse_error(status, raw).message
+            else:
+                adapter.parse_chat(req, raw)
+                result["ok"] = True
         except UpstreamFailure as exc:
             result["error"] = exc.error.message
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -3,6 +3,8 @@
 The response start is held back until the first upstream bytes arrive, so a channel that fails
 before producing anything can still be replaced by the next one. A disconnect cancels the
 relay at once (not at the next chunk), closes the upstream call, and bills what was relayed.
+``resp`` is the pooled client's response or a transport's (providers/base.py): both are read the
+same way; a transport's ``aclose`` (a WebSocket's closing handshake) runs after this returns.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import aiohttp
 
 from relaygate.api.http import SSE_HEADERS, Receive, Send
 from relaygate.billing.tokens import count_tokens
-from relaygate.providers.base import ChatAdapter, ChatRequest, StreamRelay, UpstreamError
+from relaygate.providers.base import ChatAdapter, ChatRequest, StreamRelay, UpstreamError, UpstreamResponse
 from relaygate.relay.context import RequestContext
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
     from relaygate.relay.service import Relay
 
 
-async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientResponse, adapter: ChatAdapter,
-                       req: ChatRequest, receive: Receive, send: Send, rid: tuple[bytes, bytes],
+async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientResponse | UpstreamResponse,
+                       adapter: ChatAdapter, req: ChatRequest, receive: Receive, send: Send, rid: tuple[bytes, bytes],
                        inbound: InboundProtocol = OPENAI_CHAT) -> UpstreamError | None:
     stream = adapter.stream_relay(req)
     started = False

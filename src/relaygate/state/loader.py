@@ -14,7 +14,7 @@ from relaygate.state.snapshot import (
     parse_networks,
     split_groups,
 )
-from relaygate.store.models import ApiKey, Channel, Price, User
+from relaygate.store.models import ApiKey, Channel, Price, UpstreamObject, User
 
 
 def channel_info(ch: Channel) -> ChannelInfo:
@@ -39,7 +39,9 @@ def key_info(k: ApiKey) -> KeyInfo:
 def price_info(p: Price) -> PriceInfo:
     return PriceInfo(model=p.model, input=p.input, output=p.output, cache_read=p.cache_read,
                      cache_write=p.cache_write, per_request=p.per_request,
-                     max_output_tokens=p.max_output_tokens)
+                     max_output_tokens=p.max_output_tokens, per_character=p.per_character,
+                     per_image=p.per_image, image_prices=dict(p.image_prices) if p.image_prices else None,
+                     per_second=p.per_second)
 
 
 async def load_snapshot(sessions: async_sessionmaker, version: int = 0) -> Snapshot:
@@ -55,5 +57,11 @@ async def load_snapshot(sessions: async_sessionmaker, version: int = 0) -> Snaps
             snap.channels[ch.id] = channel_info(ch)
         for p in (await s.scalars(select(Price))).all():
             snap.prices[p.model] = price_info(p)
+        fine_tuned = (await s.execute(select(UpstreamObject.object_id, UpstreamObject.user_id,
+                                             UpstreamObject.channel_id, UpstreamObject.data)
+                                      .where(UpstreamObject.kind == "fine_tuned_model"))).all()
     snap.index_routes()
+    for model, user_id, channel_id, data in fine_tuned:
+        base = (data or {}).get("base_model")
+        snap.add_fine_tuned(model, user_id, channel_id, snap.prices.get(base) if isinstance(base, str) else None)
     return snap

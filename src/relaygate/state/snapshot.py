@@ -49,6 +49,10 @@ class PriceInfo:
     cache_write: int | None
     per_request: int
     max_output_tokens: int | None
+    per_character: int | None = None  # micro-units per 1M characters (translation), see billing/pricing.py
+    per_image: int | None = None  # micro-units per image (images endpoints)
+    image_prices: dict[str, int] | None = None  # per image by "<size>/<quality>" or "<size>"; per_image otherwise
+    per_second: int | None = None  # micro-units per second of audio in (transcriptions, translations)
 
 
 @dataclass(slots=True)
@@ -93,6 +97,8 @@ class Snapshot:
     # (group, model) -> channels serving it, enabled or not, sorted by priority (desc)
     routes: dict[tuple[str, str], tuple[ChannelInfo, ...]] = field(default_factory=dict)
     version: int = 0
+    # fine-tuned model -> its owner's user id; routed (for the owner's group) to the channel that trained it
+    fine_tuned: dict[str, int] = field(default_factory=dict)
 
     def index_routes(self) -> None:
         routes: dict[tuple[str, str], list[ChannelInfo]] = {}
@@ -101,6 +107,17 @@ class Snapshot:
                 for model in ch.public_models:
                     routes.setdefault((group, model), []).append(ch)
         self.routes = {k: tuple(sorted(v, key=lambda c: -c.priority)) for k, v in routes.items()}
+
+    def add_fine_tuned(self, model: str, user_id: int, channel_id: int, base: PriceInfo | None) -> None:
+        """Route a fine-tuned model to its channel for its owner's group, priced like its base model
+        unless the operator priced it (after :meth:`index_routes`)."""
+        user, channel = self.users.get(user_id), self.channels.get(channel_id)
+        if user is None or channel is None:
+            return
+        self.fine_tuned[model] = user_id
+        self.routes.setdefault((user.group, model), (channel,))
+        if model not in self.prices and base is not None:
+            self.prices[model] = base
 
     def models_for_group(self, group: str) -> set[str]:
         return {model for (g, model), chans in self.routes.items() if g == group

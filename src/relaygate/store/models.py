@@ -73,7 +73,13 @@ class Price(Base):
     cache_read: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     cache_write: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     per_request: Mapped[int] = mapped_column(BigInteger, default=0)  # micro-units per call
+    # micro-units per 1M characters of translated text (translation models); None: not priced so
+    per_character: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # images: micro-units per image, optionally by size/quality ({"1024x1024/hd": ..., "1024x1024": ...})
+    per_image: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    image_prices: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    per_second: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # audio in: micro-units per second
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -109,6 +115,26 @@ class UsageLog(Base):
     ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tries: Mapped[int] = mapped_column(Integer, default=1)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class UpstreamObject(Base):
+    """Who owns an object that lives on one upstream channel: a file, a fine-tuning job, a fine-tuned model.
+
+    Later calls about the object go to that channel, and only its owner sees or touches it. ``data`` is
+    the last upstream answer describing it (listing files answers from here).
+    """
+
+    __tablename__ = "upstream_objects"
+    __table_args__ = (Index("ix_upstream_objects_owner", "user_id", "kind", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # file | fine_tuning_job | fine_tuned_model
+    object_id: Mapped[str] = mapped_column(String(191), unique=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    channel_id: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Meta(Base):

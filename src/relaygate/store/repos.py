@@ -86,6 +86,26 @@ def channel_config_defaults(channel_type: str, config: dict[str, Any] | None) ->
     return out
 
 
+def channel_preset_defaults(channel_type: str, base_url: str | None,
+                            models: list[str] | None) -> tuple[str | None, list[str]]:
+    """A preset type's default base URL and model list, for what the operator left out (None).
+
+    Presets (``relaygate.providers.presets``) let an operator create e.g. a ``deepseek`` channel
+    from a key alone; an explicit value, an empty model list included, always wins.
+    """
+    try:
+        from relaygate.providers.presets import preset_for  # type: ignore[import-not-found]
+    except ImportError:
+        preset = None
+    else:
+        preset = preset_for(channel_type)
+    if preset is not None:
+        base_url = base_url or preset.base_url
+        if models is None:
+            models = list(preset.models)
+    return base_url, list(models or [])
+
+
 def check_json_value(value: Any) -> Any:
     """PostgreSQL's json type rejects NaN/Infinity, which Python's JSON parser lets through."""
     try:

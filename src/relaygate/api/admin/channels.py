@@ -63,8 +63,12 @@ def _status(enabled: bool | None, status: str | None) -> str | None:
 @router.post("", status_code=201, response_model=ChannelOut)
 async def create_channel(body: ChannelCreate, rt: AdminRuntime) -> ChannelOut:
     status = _status(body.enabled if "enabled" in body.model_fields_set else None, body.status)
+    base_url, models = repos.channel_preset_defaults(
+        body.type, body.base_url, body.models if "models" in body.model_fields_set else None)
+    if not base_url:
+        raise bad_request(f"base_url is required: the channel type {body.type!r} has no default", "base_url")
     ch = Channel(
-        name=body.name, type=body.type, base_url=body.base_url, keys=body.keys, models=body.models,
+        name=body.name, type=body.type, base_url=base_url, keys=body.keys, models=models,
         model_mapping=body.model_mapping, group=body.group, priority=body.priority,
         weight=body.weight, config=repos.channel_config_defaults(body.type, body.config),
         timeout_s=body.timeout_s, status=status or "enabled", disabled_reason=None,

@@ -1,4 +1,5 @@
-"""Prices per model, in the configured currency per 1M tokens (plus an optional per-call fee).
+"""Prices per model, in the configured currency per 1M tokens (plus an optional per-call fee, and
+for translation models an optional price per 1M characters).
 
 Model names carry slashes and colons (``meta/llama-3``, ``ft:gpt-4o:org::id``), hence the
 ``{model:path}`` routes.
@@ -28,7 +29,9 @@ def price_out(p: Price) -> PriceOut:
         model=p.model, input=format_money(p.input) or "0.00", output=format_money(p.output) or "0.00",
         per_request=format_money(p.per_request) or "0.00", cache_read=format_money(p.cache_read),
         cache_write=format_money(p.cache_write), max_output_tokens=p.max_output_tokens,
-        updated_at=repos.as_utc(p.updated_at),
+        per_character=format_money(p.per_character), per_image=format_money(p.per_image),
+        image_prices={k: format_money(v) or "0.00" for k, v in p.image_prices.items()} if p.image_prices else None,
+        per_second=format_money(p.per_second), updated_at=repos.as_utc(p.updated_at),
     )
 
 
@@ -76,6 +79,10 @@ async def _upsert(rt: Runtime, model: str, body: PriceIn) -> Price:
         price.cache_read = body.cache_read
         price.cache_write = body.cache_write
         price.max_output_tokens = body.max_output_tokens
+        price.per_character = body.per_character
+        price.per_image = body.per_image
+        price.image_prices = body.image_prices
+        price.per_second = body.per_second
         price.updated_at = repos.utcnow()
     return price
 

@@ -87,9 +87,11 @@ class DataList(BaseModel, Generic[T]):
 class ChannelCreate(Request):
     name: Name
     type: ChannelType = "openai"
-    base_url: BaseUrl
+    base_url: BaseUrl | None = Field(default=None, description="required unless the type is a preset "
+                                     "(deepseek, qwen, baidu, ...), which fills its default")
     keys: list[Secret] = Field(default_factory=list)
-    models: list[ModelName] = Field(default_factory=list)
+    models: list[ModelName] = Field(default_factory=list, description="a preset type fills its model list "
+                                    "when this is left out")
     model_mapping: dict[ModelName, ModelName] = Field(default_factory=dict)
     group: ChannelGroup = "default"
     priority: Priority = 0
@@ -238,6 +240,15 @@ class PriceIn(Request):
     cache_read: Money | None = Field(default=None, description="per 1M cached prompt tokens")
     cache_write: Money | None = Field(default=None, description="per 1M cache-write tokens")
     max_output_tokens: Tokens | None = None
+    per_character: Money | None = Field(default=None, description="per 1M characters of translated text "
+                                        "(translation models) and of speech input (/v1/audio/speech); when unset, "
+                                        "characters are billed as prompt tokens")
+    per_image: Money | None = Field(default=None, description="per image (images endpoints)")
+    image_prices: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Money] | None = Field(
+        default=None, description='per image by size and quality, e.g. {"1024x1024/hd": "0.08", "1024x1024": '
+        '"0.04"}: "<size>/<quality>" first, then "<size>", then per_image')
+    per_second: Money | None = Field(default=None, description="per second of audio in (transcriptions, "
+                                     "translations)")
 
 
 class PriceOut(BaseModel):
@@ -248,6 +259,10 @@ class PriceOut(BaseModel):
     cache_read: str | None
     cache_write: str | None
     max_output_tokens: int | None
+    per_character: str | None = None
+    per_image: str | None = None
+    image_prices: dict[str, str] | None = None
+    per_second: str | None = None
     updated_at: datetime
 
 

@@ -1,0 +1,1 @@
+"""DeepL-compatible ``POST /v2/translate`` onto translation channels."""

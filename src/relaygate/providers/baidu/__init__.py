@@ -1,0 +1,3 @@
+from relaygate.providers.baidu.adapter import BaiduAdapter
+
+__all__ = ["BaiduAdapter"]

@@ -1,0 +1,3 @@
+from relaygate.providers.spark.adapter import SparkAdapter
+
+__all__ = ["SparkAdapter"]

@@ -1,0 +1,3 @@
+from relaygate.providers.zhipu.adapter import ZhipuAdapter
+
+__all__ = ["ZhipuAdapter"]
