@@ -152,7 +152,12 @@ def test_fine_tuning_to_success_then_the_model_is_the_owners(ft, gateway: Gatewa
     assert client.fine_tuning.jobs.list(metadata={"team": "other"}).data == []
     job_record = next(r for r in gw.logs(key_id=key["id"]) if r["endpoint"] == "fine_tuning.jobs")
     assert micro(job_record["cost"]) == 500_000 and job_record["model"] == base
-    # a user of another group never sees nor reaches the fine-tuned model
+    # another user, of the same group or another, never sees nor reaches the fine-tuned model
+    for group in (owner["group"], "elsewhere"):
+        stranger = gw.client(member(gateway, group)[1]["key"])
+        assert ft_model not in [m.id for m in stranger.models.list()]
+        with pytest.raises(openai.NotFoundError):
+            stranger.chat.completions.create(model=ft_model, messages=[{"role": "user", "content": "hi"}])
     outsider = gw.client(member(gateway, "elsewhere")[1]["key"])
     assert ft_model not in [m.id for m in outsider.models.list()]
     with pytest.raises(openai.NotFoundError):

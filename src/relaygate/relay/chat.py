@@ -67,7 +67,8 @@ async def _admit(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, sc
     ctx.model = req.model
     check_model_allowed(ctx.key, req.model)
     channels = snap.routes.get((ctx.user.group, req.model))
-    if not channels:
+    owner = snap.fine_tuned.get(req.model) if snap.fine_tuned else None
+    if not channels or (owner is not None and owner != ctx.user.id):  # a fine-tuned model is its owner's
         raise GatewayError(404, f"The model `{req.model}` does not exist or you do not have access to it.",
                            code="model_not_found", param="model")
     price = ctx.price = snap.prices.get(req.model)

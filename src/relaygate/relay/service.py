@@ -107,12 +107,14 @@ class Relay:
             self.rt.recorder.add(ctx.record(0, False))
         self.metrics.observe(ctx.endpoint, ctx.status_code, ctx.overhead_ms(), time.perf_counter() - ctx.started)
 
-    def models_body(self, group: str, allowed: frozenset[str] | None) -> bytes:
+    def models_body(self, group: str, allowed: frozenset[str] | None, user_id: int) -> bytes:
         snap = self.rt.snapshot
-        cache_key = (group, allowed)
+        owns = frozenset(m for m, owner in snap.fine_tuned.items() if owner == user_id) if snap.fine_tuned else None
+        cache_key = (group, allowed, owns)
         body = self._models_cache.get(cache_key)
         if body is None:
             names = snap.models_for_group(group)
+            names = {m for m in names if m not in snap.fine_tuned or (owns and m in owns)}
             if allowed is not None:
                 names &= allowed
             if not self.rt.settings.allow_unpriced:

@@ -21,7 +21,7 @@ async def handle_models(relay: Relay, scope: Scope, receive: Receive, send: Send
     except GatewayError as err:
         await relay.send_error(send, err, rid)
         return
-    body = relay.models_body(user.group, key.models)
+    body = relay.models_body(user.group, key.models, user.id)
     path = scope["path"]
     if path.startswith("/v1/models/"):
         name = path[len("/v1/models/"):]
