@@ -163,6 +163,30 @@ async def test_empty_file_does_nothing(db_url: str, tmp_path: Path) -> None:
         assert all(sum(c.values()) == 0 for c in counts.values())
 
 
+async def test_presets_and_unit_prices(db_url: str, tmp_path: Path) -> None:
+    text = """
+        prices:
+          tts-1: {per_character: "15.00"}
+          dall-e-3: {per_image: "0.04", image_prices: {"1024x1024/hd": "0.08"}}
+          whisper-1: {per_second: "0.0001"}
+        channels:
+          - {name: ds, type: deepseek, keys: [sk-x]}
+          - {name: mine, type: deepseek, keys: [sk-y], base_url: "http://10.0.0.5:8000/v1", models: [m1]}
+        """
+    async with open_sessions(db_url) as sessions:
+        await apply_config_file(write(tmp_path, text), sessions)
+        channels = {c.name: c for c in await rows(sessions, Channel)}
+        assert channels["ds"].base_url.startswith("https://") and "deepseek-chat" in channels["ds"].models
+        assert (channels["mine"].base_url, channels["mine"].models) == ("http://10.0.0.5:8000/v1", ["m1"])
+        prices = {p.model: p for p in await rows(sessions, Price)}
+        assert prices["tts-1"].per_character == 15_000_000
+        assert (prices["dall-e-3"].per_image, prices["dall-e-3"].image_prices) == (40_000, {"1024x1024/hd": 80_000})
+        assert prices["whisper-1"].per_second == 100
+    with pytest.raises(ValueError, match="base_url"):
+        async with open_sessions(db_url) as sessions:
+            await apply_config_file(write(tmp_path, "channels:\n  - {name: x, type: openai}\n", "b.yaml"), sessions)
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("channels: [{name: c, type: gopher, base_url: 'https://h'}]", "channels[0].type: unknown channel type"),
     ("channels: [{name: c, type: openai}]", "channels[0].base_url"),

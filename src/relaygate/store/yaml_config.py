@@ -59,6 +59,8 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -97,14 +99,18 @@ class PriceSpec(_Strict):
     cache_read: Money | None = None
     cache_write: Money | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=repos.INT32_MAX)] | None = None
+    per_character: Money | None = None
+    per_image: Money | None = None
+    image_prices: dict[Annotated[str, Field(min_length=1, max_length=64)], Money] | None = None
+    per_second: Money | None = None
 
 
 class ChannelSpec(_Strict):
     name: Name
     type: ChannelType
-    base_url: BaseUrl
+    base_url: BaseUrl | None = Field(default=None, validate_default=True)  # preset types fill it
     keys: list[Secret] = Field(default_factory=list)
-    models: list[Model] = Field(default_factory=list)
+    models: list[Model] | None = None  # None: the preset's list, or none
     model_mapping: dict[Model, Model] = Field(default_factory=dict)
     group: ChannelGroup = "default"
     priority: Annotated[int, Field(ge=repos.INT32_MIN, le=repos.INT32_MAX)] = 0
@@ -112,6 +118,14 @@ class ChannelSpec(_Strict):
     config: Annotated[dict[str, Any], AfterValidator(repos.check_json_value)] = Field(default_factory=dict)
     timeout_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
     enabled: StrictBool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _required_unless_preset(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if value is None and kind is not None and repos.channel_preset_defaults(kind, None, None)[0] is None:
+            raise ValueError(f"required for type {kind!r} (only preset types have a default base URL)")
+        return value
 
 
 class KeySpec(_Strict):
@@ -245,6 +259,11 @@ async def _apply_prices(s: AsyncSession, cfg: ConfigFile, counts: _Counts) -> No
 def _channel_values(spec: ChannelSpec, existing: Channel | None) -> dict[str, Any]:
     values = spec.model_dump(exclude_unset=existing is not None, exclude={"enabled"})
     channel_type = values.get("type", existing.type if existing else spec.type)
+    if existing is None:
+        base_url, models = repos.channel_preset_defaults(channel_type, spec.base_url, spec.models)
+        if not base_url:
+            raise ValueError(f"channel {spec.name!r}: base_url is required for type {channel_type!r}")
+        values["base_url"], values["models"] = base_url, models
     if "config" in values or existing is None or "type" in values:
         base = values.get("config", existing.config if existing else {})
         values["config"] = repos.channel_config_defaults(channel_type, base)
