@@ -123,3 +123,20 @@ def others_since(before: dict[int, tuple[str, float]], exclude: set[int]) -> tup
         if used > 0:
             by_name[name] = by_name.get(name, 0.0) + used
     return sum(by_name.values()), by_name
+
+
+def fd_counts(pid: int) -> tuple[int, int]:
+    """(open file descriptors, how many of them are sockets) of one process; (0, 0) if gone."""
+    total = sockets = 0
+    try:
+        entries = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return 0, 0
+    for entry in entries:
+        try:
+            target = os.readlink(entry)
+        except OSError:  # closed while we looked
+            continue
+        total += 1
+        sockets += target.startswith("socket:")
+    return total, sockets

@@ -18,6 +18,7 @@ from relaygate.api.http import JSON_CT, ClientGone, Receive, Scope, Send, send_b
 from relaygate.api.translate.handler import handle_translate
 from relaygate.api.translate.inbound import deepl_error_body, deepl_status
 from relaygate.api.v1.models import handle_models
+from relaygate.api.v1.openapi import handle_openapi
 from relaygate.config import Settings
 from relaygate.logs import setup_logging
 from relaygate.relay.chat import handle_chat
@@ -32,6 +33,7 @@ Handler = Callable[[Relay, Scope, Receive, Send], Awaitable[None]]
 HOT_ROUTES: dict[str, tuple[str, Handler]] = {
     "/v1/chat/completions": ("POST", handle_chat),
     "/v1/models": ("GET", handle_models),
+    "/v1/openapi.json": ("GET", handle_openapi),  # this surface's description, no key needed
     "/v1/messages": ("POST", handle_messages),
     "/v1/messages/count_tokens": ("POST", handle_count_tokens),
     "/v2/translate": ("POST", handle_translate),  # DeepL-compatible, for tools that speak DeepL

@@ -43,10 +43,17 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    from relaygate.bootstrap import config_path, ensure_admin_key, prepare
+    from relaygate.bootstrap import config_path, ensure_admin_key, load_keyring, prepare, warn_about_key_file
+    from relaygate.store.sealing import SecretsUnreadable
+    from relaygate.store.secretbox import SecretKeyError
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(prepare(settings, config_path(settings)))
+    try:
+        warn_about_key_file(*load_keyring(settings))
+        asyncio.run(prepare(settings, config_path(settings)))
+    except (SecretKeyError, SecretsUnreadable) as exc:
+        print(f"relaygate: {exc}", file=sys.stderr, flush=True)
+        return 2
     admin_key, new = ensure_admin_key(settings)
     settings.admin_key = admin_key
     url = f"http://{settings.host}:{settings.port}"

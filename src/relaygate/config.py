@@ -27,7 +27,12 @@ class Settings:
     redis_url: str = ""  # empty -> in-process quota and state
     redis_prefix: str = "relaygate"  # key prefix, so several gateways can share one Redis
     redis_max_connections: int = 64  # per process; requests beyond it wait for a free one
+    # how often a process renews its Redis heartbeat; after 3 missed beats its reservations are returned
+    ledger_heartbeat_s: float = 5.0
     admin_key: str = ""  # empty -> generated on first start, saved to data_dir/admin.key
+    # seals channel credentials at rest; comma-separated for rotation (the first seals, all open);
+    # empty -> generated on first start, saved to data_dir/secret.key
+    secret_key: str = ""
     config_file: str = ""  # optional relaygate.yaml applied at start-up
     currency: str = "USD"
     allow_unpriced: bool = False  # serve models without a price for free
@@ -35,8 +40,16 @@ class Settings:
     max_upload_bytes: int = 25 * 1024 * 1024  # one multipart upload (audio, images, files); over it -> 413
     public_url: str = ""  # how callers reach the gateway, for image URLs it serves; empty: from the Host header
     image_retention_s: float = 86_400.0  # generated images served at /v1/images/files/ are deleted after this
+    # Image URLs the gateway downloads for upstreams that take images inline only (Gemini); see README.
+    media_fetch_max_bytes: int = 10 * 1024 * 1024  # one image
+    media_fetch_max_total_bytes: int = 15 * 1024 * 1024  # one request's images (Gemini: 20 MB inline, base64)
+    media_fetch_timeout_s: float = 10.0  # everything one request fetches, redirects included
+    media_fetch_ports: str = "80,443"  # comma-separated; empty or * -> any port
+    media_fetch_allow_private: bool = False  # loopback, RFC 1918, link-local, CGNAT, ULA (never metadata)
+    media_fetch_allow_hosts: str = ""  # CIDRs, addresses or host names exempted from the address checks
     trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed, comma-separated
     auth_failures_per_minute: int = 30  # wrong keys per client address before 429 (0: off)
+    rate_limit_window_s: float = 60.0  # the window of per-key and per-user RPM/TPM limits
     relay_max_tries: int = 3  # channels tried per request on retryable failures
     upstream_timeout_s: float = 300.0  # default per-channel total timeout
     upstream_connect_timeout_s: float = 10.0
@@ -46,6 +59,8 @@ class Settings:
     health_check_interval_s: float = 60.0
     usage_flush_interval_s: float = 0.5
     usage_flush_batch: int = 2000
+    usage_journal: bool = True  # append each record to <data_dir>/journal as it is queued (survives SIGKILL)
+    usage_journal_fsync: bool = False  # O_DSYNC appends: survive power loss too, at a disk write per request
     state_poll_interval_s: float = 2.0  # version-counter poll for changes made by other processes
     shutdown_grace_s: float = 30.0
     log_level: str = "info"

@@ -8,14 +8,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from relaygate.billing.journal import UsageJournal
 from relaygate.billing.ledger import Ledger, LocalLedger
 from relaygate.billing.recorder import UsageRecorder
+from relaygate.billing.replay import replay_journals
+from relaygate.bootstrap import load_keyring
 from relaygate.config import Settings
+from relaygate.relay.ratelimit import LocalRateLimiter, RateLimiter
 from relaygate.state.loader import load_snapshot
 from relaygate.state.snapshot import Snapshot, hash_key
 from relaygate.state.version import StateVersion
@@ -28,13 +33,18 @@ log = logging.getLogger("relaygate")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # channel rows are sealed at rest; the keyring opens them when the snapshot is loaded
+        load_keyring(settings)
         self.engine: AsyncEngine = make_engine(settings.effective_database_url)
         self.sessions: async_sessionmaker = session_factory(self.engine)
         self.snapshot = Snapshot()
         self.redis: Any = None
         self.ledger: Ledger = LocalLedger()
+        self.limiter: RateLimiter = LocalRateLimiter(settings.rate_limit_window_s)
+        self.journal = (UsageJournal(self.journal_dir, settings.usage_journal_fsync)
+                        if settings.usage_journal else None)
         self.recorder = UsageRecorder(self.sessions, settings.usage_flush_interval_s,
-                                      settings.usage_flush_batch)
+                                      settings.usage_flush_batch, self.journal)
         self.version = StateVersion(self)
         self.admin_key_hash = hash_key(settings.admin_key) if settings.admin_key else ""
         self._reload_lock = asyncio.Lock()
@@ -47,16 +57,30 @@ class Runtime:
             import redis.asyncio as aioredis
 
             from relaygate.billing.redis_ledger import RedisLedger
+            from relaygate.relay.ratelimit_redis import RedisRateLimiter
 
             # a blocking pool: a burst waits for a free connection instead of failing the request
             pool = aioredis.BlockingConnectionPool.from_url(
                 self.settings.redis_url, max_connections=self.settings.redis_max_connections, timeout=5)
             self.redis = aioredis.Redis(connection_pool=pool)
-            self.ledger = RedisLedger(self.redis, self.settings.redis_prefix, seed=self._ledger_account)
+            self.ledger = RedisLedger(self.redis, self.settings.redis_prefix, seed=self._ledger_account,
+                                      heartbeat_s=self.settings.ledger_heartbeat_s)
+            self.limiter = RedisRateLimiter(self.redis, self.settings.redis_prefix,
+                                            self.settings.rate_limit_window_s)
+        # Records of a process that was killed before its last batch committed: written before
+        # the ledger loads balances (so they include them) and before serving. Done even with
+        # the journal now off, for segments left from a run that had it on.
+        if self.journal is not None:
+            self.journal.open()
+        await replay_journals(self.journal_dir, self.sessions, self.journal.owner if self.journal else None)
         await self.reload_state()
         await self._load_ledger()
         self.recorder.start()
         await self.version.start()
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.settings.data_dir / "journal"
 
     async def _load_ledger(self) -> None:
         async with self.sessions() as s:

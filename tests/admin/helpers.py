@@ -177,3 +177,15 @@ def assert_error(resp: httpx.Response, status: int, type_: str | None = None) ->
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def create_user(client: httpx.Client, balance: str = "10.00", **fields: Any) -> dict[str, Any]:
+    resp = client.post("/api/users", json={"name": unique("user"), "balance": balance, **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def create_key(client: httpx.Client, user_id: int, **fields: Any) -> dict[str, Any]:
+    resp = client.post("/api/keys", json={"user_id": user_id, **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()

@@ -14,19 +14,7 @@ from relaygate.billing.recorder import UsageRecord
 from relaygate.state.snapshot import hash_key
 from relaygate.store.models import ApiKey, User
 
-from .helpers import AdminServer, assert_error, unique
-
-
-def _user(client: httpx.Client, balance: str = "10.00", **fields: Any) -> dict[str, Any]:
-    resp = client.post("/api/users", json={"name": unique("user"), "balance": balance, **fields})
-    assert resp.status_code == 201, resp.text
-    return resp.json()
-
-
-def _key(client: httpx.Client, user_id: int, **fields: Any) -> dict[str, Any]:
-    resp = client.post("/api/keys", json={"user_id": user_id, **fields})
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+from .helpers import AdminServer, assert_error, create_key, create_user, unique
 
 
 def _db_row(server: AdminServer, model: type, ident: int) -> Any:
@@ -60,7 +48,7 @@ def _charge(server: AdminServer, user_id: int, key_id: int, cost: int) -> None:
 # --- users ----------------------------------------------------------------------------------
 
 def test_user_crud(client: httpx.Client, server: AdminServer) -> None:
-    user = _user(client, group="vip")
+    user = create_user(client, group="vip")
     assert user["id"] > 0 and user["group"] == "vip" and user["enabled"] is True
     assert user["balance"] == "10.00" and user["used"] == "0.00" and user["created_at"]
     assert client.get(f"/api/users/{user['id']}").json() == user
@@ -73,7 +61,7 @@ def test_user_crud(client: httpx.Client, server: AdminServer) -> None:
     assert patched["balance"] == "10.00"
     assert server.runtime.snapshot.users[user["id"]].enabled is False  # type: ignore[union-attr]
 
-    key = _key(client, user["id"])
+    key = create_key(client, user["id"])
     assert client.delete(f"/api/users/{user['id']}").status_code == 204
     assert_error(client.get(f"/api/users/{user['id']}"), 404, "not_found_error")
     assert_error(client.get(f"/api/keys/{key['id']}"), 404, "not_found_error")
@@ -87,7 +75,7 @@ def test_user_crud(client: httpx.Client, server: AdminServer) -> None:
 ])
 def test_money_round_trips(client: httpx.Client, server: AdminServer, given: Any, shown: str,
                            micro: int) -> None:
-    user = _user(client, balance=given)
+    user = create_user(client, balance=given)
     assert user["balance"] == shown
     assert client.get(f"/api/users/{user['id']}").json()["balance"] == shown
     assert _db_row(server, User, user["id"]).balance == micro
@@ -96,8 +84,8 @@ def test_money_round_trips(client: httpx.Client, server: AdminServer, given: Any
 def test_balance_set_and_top_up_reach_ledger_and_database(client: httpx.Client, server: AdminServer) -> None:
     rt = server.runtime
     assert rt is not None
-    user = _user(client, balance="10.00")
-    key = _key(client, user["id"])
+    user = create_user(client, balance="10.00")
+    key = create_key(client, user["id"])
     _charge(server, user["id"], key["id"], 1_250_000)  # 1.25 spent, not flushed yet
 
     got = client.get(f"/api/users/{user['id']}").json()
@@ -122,7 +110,7 @@ def test_balance_set_and_top_up_reach_ledger_and_database(client: httpx.Client, 
 
 
 def test_balance_cannot_go_below_zero(client: httpx.Client, server: AdminServer) -> None:
-    user = _user(client, balance="1.00")
+    user = create_user(client, balance="1.00")
     err = assert_error(client.patch(f"/api/users/{user['id']}", json={"add_balance": "-1.000001"}), 400,
                        "invalid_request_error")
     assert "add_balance" in err["message"]
@@ -135,8 +123,8 @@ def test_balance_cannot_go_below_zero(client: httpx.Client, server: AdminServer)
 # --- keys -----------------------------------------------------------------------------------
 
 def test_key_secret_is_shown_once_and_stored_hashed(client: httpx.Client, server: AdminServer) -> None:
-    user = _user(client)
-    created = _key(client, user["id"], name="laptop")
+    user = create_user(client)
+    created = create_key(client, user["id"], name="laptop")
     secret = created["key"]
     assert re.fullmatch(r"sk-[A-Za-z0-9]{48}", secret)
     assert created["key_hint"] == f"{secret[:7]}...{secret[-4:]}"
@@ -153,12 +141,12 @@ def test_key_secret_is_shown_once_and_stored_hashed(client: httpx.Client, server
     assert row.key_hash == hash_key(secret)
     assert secret not in str([getattr(row, c) for c in ("name", "key_hint", "key_hash", "models")])
     assert hash_key(secret) in server.runtime.snapshot.keys_by_hash  # type: ignore[union-attr]
-    assert _key(client, user["id"])["key"] != secret
+    assert create_key(client, user["id"])["key"] != secret
 
 
 def test_key_fields_and_patch(client: httpx.Client, server: AdminServer) -> None:
-    user = _user(client)
-    key = _key(client, user["id"], name="ci", models=["gpt-4o-mini", "meta/llama-3"], budget="1.00",
+    user = create_user(client)
+    key = create_key(client, user["id"], name="ci", models=["gpt-4o-mini", "meta/llama-3"], budget="1.00",
                expires_at="2030-01-02T03:04:05Z", allowed_ips=["10.0.0.0/8", "1.2.3.4", "2001:db8::/32"])
     assert key["models"] == ["gpt-4o-mini", "meta/llama-3"] and key["budget"] == "1.00"
     assert key["used"] == "0.00"
@@ -182,8 +170,8 @@ def test_key_fields_and_patch(client: httpx.Client, server: AdminServer) -> None
 
 
 def test_key_list_filter_and_delete(client: httpx.Client, server: AdminServer) -> None:
-    alice, bob = _user(client), _user(client)
-    a1, a2, b1 = _key(client, alice["id"]), _key(client, alice["id"]), _key(client, bob["id"])
+    alice, bob = create_user(client), create_user(client)
+    a1, a2, b1 = create_key(client, alice["id"]), create_key(client, alice["id"]), create_key(client, bob["id"])
     ids = [k["id"] for k in client.get("/api/keys", params={"user_id": alice["id"]}).json()["data"]]
     assert ids == [a1["id"], a2["id"]]
     assert b1["id"] in [k["id"] for k in client.get("/api/keys").json()["data"]]

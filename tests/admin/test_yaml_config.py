@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from relaygate.state.snapshot import hash_key
+from relaygate.store import secretbox
 from relaygate.store.db import make_engine, session_factory
 from relaygate.store.models import ApiKey, Channel, Price, User
 from relaygate.store.yaml_config import apply_config_file, parse_config
@@ -46,6 +47,15 @@ users:
     balance: "0.000001"
 """
 ENV = {"TEST_OPENAI_KEY": "sk-openai-from-env-1234567890", "TEST_ALICE_KEY": ALICE_KEY}
+
+
+@pytest.fixture(autouse=True)
+def _keyring() -> Iterator[None]:
+    """apply_config_file writes channels, whose keys are sealed with the process's keyring."""
+    previous = secretbox._keyring
+    secretbox.install(secretbox.Keyring(["yaml-config-test-key-0123456789abcdef"]))
+    yield
+    secretbox._keyring = previous
 
 
 @pytest.fixture(params=BACKENDS)

@@ -277,3 +277,22 @@ def test_error_mid_stream_ends_cleanly_and_bills_what_was_sent(gemini, gemini_si
     assert rec["status_code"] == 503 and rec["outcome"] == "upstream_error"
     assert rec["prompt_tokens"] > 0 and rec["completion_tokens"] >= 8 and micro(rec["cost"]) > 0
     assert micro(gw.get_user(user["id"])["balance"]) == 10_000_000 - micro(rec["cost"])
+
+
+@pytest.mark.parametrize("error_after", [None, 2])
+def test_caller_closing_on_the_last_event_is_not_a_cancellation(gemini, gemini_sim, error_after) -> None:  # type: ignore[no-untyped-def]
+    """An SDK closes its connection on [DONE] or an error event; the upstream's end of body may come later."""
+    gw, model, _user, key, _ = gemini
+    gemini_sim.knobs.linger_ms = 1500
+    gemini_sim.knobs.stream_error_after = error_after
+    client = gw.client(key["key"])
+    if error_after is None:
+        text, *_ = _stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
+        assert len(text.split()) == 20
+    else:
+        with pytest.raises(openai.APIError):
+            _stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
+    [rec] = gw.logs(key_id=key["id"])
+    want = (200, "ok") if error_after is None else (503, "upstream_error")
+    assert (rec["status_code"], rec["outcome"]) == want
+    assert rec["completion_tokens"] >= (20 if error_after is None else 8)

@@ -248,6 +248,19 @@ def test_anthropic_channel_errors_keep_anthropic_types(via_anthropic, anthropic_
     assert rec["outcome"] == "upstream_error" and rec["prompt_tokens"] > 0 and rec["completion_tokens"] >= 2
 
 
+def test_anthropic_channel_caller_closing_on_an_error_event(via_anthropic, anthropic_sim) -> None:  # type: ignore[no-untyped-def]
+    """The SDK raises and closes at the error event; the upstream ends its body later: the upstream's error."""
+    gw, public, _upstream, _user, key, _ = via_anthropic
+    anthropic_sim.knobs.linger_ms, anthropic_sim.knobs.stream_error_after = 1500, 2
+    with pytest.raises(anthropic.APIStatusError), \
+            sdk(gw, key["key"]).messages.stream(model=public, max_tokens=300, messages=HI) as stream:
+        for _ in stream.text_stream:
+            pass
+    [rec] = gw.logs(key_id=key["id"])
+    assert (rec["status_code"], rec["outcome"]) == (529, "upstream_error")
+    assert rec["completion_tokens"] >= 2
+
+
 def test_failover_from_anthropic_to_openai_channel(gateway: Gateway, anthropic_sim, sim) -> None:  # type: ignore[no-untyped-def]
     model = unique_model("claude-3-5-haiku")
     first = gateway.channel(anthropic_sim.base_url, [model], keys=[ANTHROPIC_KEY], type="anthropic", priority=5)

@@ -1,4 +1,7 @@
-"""Secrets never reach the logs or the database in the clear, even at debug level."""
+"""Secrets never reach the logs or the database in the clear, even at debug level.
+
+(Sealing in detail: test_channel_secrets.py.)
+"""
 
 from __future__ import annotations
 
@@ -34,8 +37,11 @@ def test_no_secret_in_debug_logs_or_in_the_key_table(tmp_path, sim) -> None:  # 
         assert gw.stop() == 0
     log = gw.log()
     assert "DEBUG" in log, "the gateway did not log at debug level; the check would prove nothing"
-    for secret in (key["key"], key["key"] + "x", ADMIN_KEY, "sk-channel-secret-xyz", "sk-sim-1"):
+    sealing_key = gw.env.get("RELAYGATE_SECRET_KEY") or (tmp_path / "gw" / "secret.key").read_text().strip()
+    for secret in (key["key"], key["key"] + "x", ADMIN_KEY, "sk-channel-secret-xyz", "sk-sim-1", sealing_key):
         assert secret not in log, "a secret was written to the log"
+    channels = str(sqlite3.connect(db).execute("SELECT * FROM channels").fetchall())
+    assert "sk-channel-secret-xyz" not in channels and "sk-sim-1" not in channels and "enc:v1:" in channels
     rows = sqlite3.connect(db).execute("SELECT key_hash, key_hint FROM api_keys").fetchall()
     assert rows and all(key["key"] not in (h, hint) for h, hint in rows)
     assert all(len(h) == 64 for h, _ in rows), "keys must be stored as hashes"

@@ -68,7 +68,8 @@ def test_stability_urls_served_by_the_gateway(stability) -> None:  # type: ignor
     assert png.info(picture.content).width == 1024
     stored = list((gw.data_dir / "images").glob("*.png"))
     assert url.rsplit("/", 1)[1] in {p.name for p in stored}
-    for bad in (url[:-5] + "0.png", f"{gw.url}/v1/images/files/..%2Frelaygate.db", f"{gw.url}/v1/images/files/x"):
+    other = url[:-5] + ("1" if url[-5] == "0" else "0") + ".png"  # a well-formed name that was never issued
+    for bad in (other, f"{gw.url}/v1/images/files/..%2Frelaygate.db", f"{gw.url}/v1/images/files/x"):
         missing = httpx.get(bad)
         assert missing.status_code == 404 and missing.json()["error"]["message"]
     default = generate(gw.client(key["key"]), model=sdxl, prompt="a fox")  # OpenAI's default format is url

@@ -116,6 +116,8 @@ def test_urls_and_key_header() -> None:
     ({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]}, "nope"),
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x"}}]}]}, "URL"),
     ({"messages": [USER], "tools": [{"type": "custom", "custom": {"name": "x"}}]}, "function tools"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}]},
+     "was not downloaded"),  # the relay inlines these before building; never sent as fileData
 ])
 def test_unconvertible_requests(body: dict[str, Any], fragment: str) -> None:
     with pytest.raises(UpstreamFailure) as exc:
@@ -239,3 +241,13 @@ def _google(status: int, state: str, message: str, details: list | None = None) 
 def test_errors(status: int, body: bytes, expected: tuple) -> None:
     err = gemini_error(status, body)
     assert (err.status, err.code, err.retryable, err.retry_after) == expected
+
+
+@pytest.mark.parametrize(("url", "inline"), [
+    ("https://example.com/cat.png", True), ("http://example.com/cat.png?x=1", True),
+    ("https://generativelanguage.googleapis.com/v1beta/files/abc123", False), ("gs://bucket/cat.jpeg", False),
+    ("https://generativelanguage.googleapis.com.evil.test/x.png", True), ("data:image/png;base64,AAAA", False),
+    ("ftp://example.com/cat.png", False),
+])
+def test_which_urls_the_relay_must_inline(url: str, inline: bool) -> None:
+    assert ADAPTER.must_inline(url) is inline

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from relaygate.relay.metrics import Metrics, collect, render
+from relaygate.relay.metrics import Metrics, collect, process_sample, render
 
 
 def test_histogram_buckets_are_cumulative_and_sum_and_count_add_up() -> None:
@@ -34,3 +34,31 @@ def test_collect_adds_live_workers_and_forgets_dead_ones(tmp_path: Path) -> None
     text = render(collect(tmp_path, own))
     assert 'relaygate_requests_total{endpoint="chat.completions",status="200"} 2' in text
     assert not (tmp_path / "999999999.json").exists()
+
+
+async def test_process_gauges_are_this_processes_and_per_worker(tmp_path: Path) -> None:
+    import asyncio
+
+    held = [asyncio.create_task(asyncio.sleep(5)) for _ in range(3)]
+    try:
+        mine = process_sample()
+    finally:
+        for task in held:
+            task.cancel()
+    assert mine["pid"] == os.getpid()
+    assert mine["tasks"] >= 4  # the three above and this test's own
+    fd = os.open(os.devnull, os.O_RDONLY)  # one more open file must show
+    try:
+        assert process_sample()["open_fds"] == mine["open_fds"] + 1
+    finally:
+        os.close(fd)
+    assert mine["rss_bytes"] > 10 * 1024 * 1024  # a Python process with the relay imported
+    other = Metrics()
+    (tmp_path / f"{os.getppid()}.json").write_text(json.dumps(
+        other.state({"pid": os.getppid(), "rss_bytes": 123, "open_fds": 7, "tasks": 2, "cpu_seconds": 1.5})))
+    text = render(collect(tmp_path, Metrics(), mine))
+    assert f'process_resident_memory_bytes{{pid="{os.getppid()}"}} 123' in text
+    assert f'process_open_fds{{pid="{os.getpid()}"}} {mine["open_fds"]}' in text
+    assert f'relaygate_asyncio_tasks{{pid="{os.getppid()}"}} 2' in text
+    assert "# TYPE process_cpu_seconds_total counter" in text
+    assert text.count("# TYPE relaygate_asyncio_tasks gauge") == 1

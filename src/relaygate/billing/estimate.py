@@ -46,7 +46,8 @@ def _texts(body: dict[str, Any]) -> tuple[list[str], int]:
         for key in ("name", "role"):
             if isinstance(msg.get(key), str):
                 texts.append(msg[key])
-        for call in msg.get("tool_calls") or ():
+        calls = msg.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
             if isinstance(call, dict):
                 texts.append(orjson.dumps(call.get("function") or {}).decode())
         if isinstance(msg.get("function_call"), dict):

@@ -1,19 +1,25 @@
 """The ledger in Redis, for several gateway processes or hosts sharing balances.
 
 Each operation is one Lua script, so reservation checks and updates are atomic across
-instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``.
+instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``. Each process
+also keeps ``hold:<worker>`` (what its requests in flight reserved, per account) and a heartbeat
+``alive:<worker>``, so reservations of a process killed mid-request are returned (see ``sweep``).
+Calls from concurrent requests share round trips (billing/redis_batch.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from relaygate.billing.ledger import Account, Charge
+from relaygate.billing.redis_batch import ScriptBatcher
 from relaygate.errors import GatewayError
 
 log = logging.getLogger("relaygate.ledger")
@@ -29,6 +35,8 @@ def _unavailable_as_503() -> Iterator[None]:
         raise GatewayError(503, "The quota store is unavailable; try again shortly.", "service_unavailable",
                            "quota_store_unavailable", headers={"Retry-After": "1"}) from None
 
+# KEYS: user account, key account, this worker's holds. ARGV: amount, key budget or '', the
+# holds' user field, the holds' key field.
 _RESERVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
@@ -43,14 +51,25 @@ if ARGV[2] ~= '' then
 end
 redis.call('HINCRBY', KEYS[1], 'res', amount)
 redis.call('HINCRBY', KEYS[2], 'res', amount)
+redis.call('HINCRBY', KEYS[3], ARGV[3], amount)
+redis.call('HINCRBY', KEYS[3], ARGV[4], amount)
 return 1
 """
 
+# Releases at most what this worker still holds: if a sweep already returned its holds (its
+# heartbeat lapsed), the reservation must not be subtracted twice.
 _SETTLE = """
+local function release(account, field, reserved)
+  local held = tonumber(redis.call('HGET', KEYS[3], field) or '0')
+  local r = math.min(reserved, held)
+  if r <= 0 then return end
+  redis.call('HINCRBY', account, 'res', -r)
+  if held - r <= 0 then redis.call('HDEL', KEYS[3], field) else redis.call('HINCRBY', KEYS[3], field, -r) end
+end
 local reserved = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'res', -reserved)
-redis.call('HINCRBY', KEYS[2], 'res', -reserved)
+release(KEYS[1], ARGV[4], reserved)
+release(KEYS[2], ARGV[5], reserved)
 local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
 local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
 local limit = math.max(0, ub - ur)
@@ -60,10 +79,30 @@ if ARGV[3] ~= '' then
   limit = math.min(limit, math.max(0, tonumber(ARGV[3]) - ku - kr))
 end
 local amount = math.min(cost, limit)
-redis.call('HINCRBY', KEYS[1], 'bal', -amount)
-redis.call('HINCRBY', KEYS[1], 'used', amount)
-redis.call('HINCRBY', KEYS[2], 'used', amount)
+if amount > 0 then  -- Lua's -0 reaches Redis as "-0", which HINCRBY refuses: a free request must not fail
+  redis.call('HINCRBY', KEYS[1], 'bal', -amount)
+  redis.call('HINCRBY', KEYS[1], 'used', amount)
+  redis.call('HINCRBY', KEYS[2], 'used', amount)
+end
 return amount
+"""
+
+# KEYS: a worker's heartbeat, its holds. ARGV: the ledger's key prefix ("<prefix>:ledger:").
+# A worker that died (SIGKILL, power loss) leaves its in-flight reservations behind; once its
+# heartbeat has lapsed they go back to the accounts, atomically with the check.
+_RELEASE_DEAD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local held = redis.call('HGETALL', KEYS[2])
+local total = 0
+for i = 1, #held, 2 do
+  local amount = tonumber(held[i + 1])
+  if amount > 0 then
+    redis.call('HINCRBY', ARGV[1] .. held[i], 'res', -amount)
+    if string.sub(held[i], 1, 2) == 'u:' then total = total + amount end
+  end
+end
+redis.call('DEL', KEYS[2])
+return total
 """
 
 _SET_BALANCE = """
@@ -85,14 +124,29 @@ Seeder = Callable[[int, int], Awaitable[tuple[tuple[int, int] | None, int]]]
 
 
 class RedisLedger:
-    def __init__(self, client: Any, prefix: str = "relaygate", seed: Seeder | None = None) -> None:
+    """Balances in Redis; this process's in-flight reservations are tracked as its *holds*.
+
+    A heartbeat key says the process is alive. Every process sweeps now and then for holds whose
+    heartbeat has lapsed and returns them, so a killed worker's reservations do not lock money away.
+    """
+
+    def __init__(self, client: Any, prefix: str = "relaygate", seed: Seeder | None = None,
+                 heartbeat_s: float = 5.0) -> None:
         self.r = client
         self.prefix = prefix
         self.seed = seed  # reloads one account from the database when Redis has lost it
+        self.worker = uuid.uuid4().hex[:16]
+        self.heartbeat_s = heartbeat_s
+        self._alive = f"{prefix}:ledger:alive:{self.worker}"
+        self._holds = f"{prefix}:ledger:hold:{self.worker}"
+        self._batch = ScriptBatcher(client)
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
+        self._release_dead = client.register_script(_RELEASE_DEAD)
         self._set_balance = client.register_script(_SET_BALANCE)
         self._add_balance = client.register_script(_ADD_BALANCE)
+        self._pulse: asyncio.Task[None] | None = None
+        self._closing = False
 
     def _u(self, user_id: int) -> str:
         return f"{self.prefix}:ledger:u:{user_id}"
@@ -102,6 +156,7 @@ class RedisLedger:
 
     async def load(self, users: dict[int, tuple[int, int]], keys: dict[int, int]) -> None:
         """Seed accounts that Redis does not hold yet; ones it holds are newer than the database."""
+        await self._beat()
         pipe = self.r.pipeline(transaction=False)
         for uid, (bal, used) in users.items():
             pipe.hsetnx(self._u(uid), "bal", bal)
@@ -111,26 +166,83 @@ class RedisLedger:
             pipe.hsetnx(self._k(kid), "used", used)
             pipe.hsetnx(self._k(kid), "res", 0)
         await pipe.execute()
+        await self.sweep()
+        if self._pulse is None:
+            self._pulse = asyncio.get_running_loop().create_task(self._heartbeat(), name="ledger-heartbeat")
+
+    async def _beat(self) -> None:
+        await self.r.set(self._alive, b"1", px=int(self.heartbeat_s * 3000))
+
+    async def _heartbeat(self) -> None:
+        """Keep this worker's holds claimed, and return those of workers that stopped beating."""
+        while not self._closing:  # redis-py may turn a cancellation mid-command into a ConnectionError
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self._beat()
+                await self.sweep()
+            except (RedisError, OSError) as exc:
+                if not self._closing:
+                    log.warning("ledger heartbeat failed: %s", exc)
+
+    async def sweep(self) -> int:
+        """Return the reservations of dead workers to their accounts; the amount returned to users."""
+        returned = 0
+        async for name in self.r.scan_iter(match=f"{self.prefix}:ledger:hold:*", count=500):
+            holds = name.decode() if isinstance(name, bytes) else name
+            worker = holds.rsplit(":", 1)[1]
+            alive = f"{self.prefix}:ledger:alive:{worker}"
+            amount = int(await self._release_dead(keys=[alive, holds], args=[f"{self.prefix}:ledger:"]))
+            if amount >= 0:
+                returned += amount
+                log.warning("returned %d micro-units reserved by stopped worker %s", amount, worker)
+        return returned
 
     async def reserve(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> bool:
-        budget = "" if key_budget is None else str(key_budget)
-        keys = [self._u(user_id), self._k(key_id)]
         with _unavailable_as_503():
-            result = await self._reserve(keys=keys, args=[amount, budget])
+            result = await self._reserve_once(user_id, key_id, key_budget, amount)
             if result == -1 and self.seed is not None:  # Redis restarted empty: reload this account once
                 user, key_used = await self.seed(user_id, key_id)
                 if user is None:
                     return False
                 log.warning("ledger account of user %s was missing in Redis; reloaded from the database", user_id)
-                await self.load({user_id: user}, {key_id: key_used})
-                result = await self._reserve(keys=keys, args=[amount, budget])
+                await self.load_one(user_id, user, key_id, key_used)
+                result = await self._reserve_once(user_id, key_id, key_budget, amount)
             return result == 1
+
+    async def _reserve_once(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> int:
+        keys = [self._u(user_id), self._k(key_id), self._holds]
+        args = [amount, "" if key_budget is None else str(key_budget), f"u:{user_id}", f"k:{key_id}"]
+        fut = self._batch.call(self._reserve, keys, args)
+        try:
+            return int(await asyncio.shield(fut))
+        except asyncio.CancelledError:  # the caller left; a reservation made meanwhile must not stay held
+            fut.add_done_callback(lambda f: self._undo(f, user_id, key_id, key_budget, amount))
+            raise
+
+    def _undo(self, fut: asyncio.Future[Any], user_id: int, key_id: int, key_budget: int | None,
+              amount: int) -> None:
+        if not fut.cancelled() and fut.exception() is None and fut.result() == 1:
+            self._batch.call(self._settle, *self._settle_argv(user_id, key_id, key_budget, amount, 0))
+
+    async def load_one(self, user_id: int, user: tuple[int, int], key_id: int, key_used: int) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hsetnx(self._u(user_id), "bal", user[0])
+        pipe.hsetnx(self._u(user_id), "used", user[1])
+        pipe.hsetnx(self._u(user_id), "res", 0)
+        pipe.hsetnx(self._k(key_id), "used", key_used)
+        pipe.hsetnx(self._k(key_id), "res", 0)
+        await pipe.execute()
+
+    def _settle_argv(self, user_id: int, key_id: int, key_budget: int | None, reserved: int,
+                     cost: int) -> tuple[list[str], list[Any]]:
+        budget = "" if key_budget is None else str(key_budget)
+        return ([self._u(user_id), self._k(key_id), self._holds],
+                [reserved, cost, budget, f"u:{user_id}", f"k:{key_id}"])
 
     async def settle(self, user_id: int, key_id: int, key_budget: int | None, reserved: int,
                      cost: int) -> Charge:
-        budget = "" if key_budget is None else str(key_budget)
-        amount = int(await self._settle(keys=[self._u(user_id), self._k(key_id)],
-                                        args=[reserved, cost, budget]))
+        keys, args = self._settle_argv(user_id, key_id, key_budget, reserved, cost)
+        amount = int(await asyncio.shield(self._batch.call(self._settle, keys, args)))
         return Charge(amount=amount, capped=amount < cost)
 
     async def set_balance(self, user_id: int, balance: int) -> int:
@@ -156,4 +268,15 @@ class RedisLedger:
         return Account(used=int(raw.get(b"used", 0)), reserved=int(raw.get(b"res", 0)))
 
     async def close(self) -> None:
-        return None
+        """After the last settlement: stop beating and drop the (now empty) holds."""
+        self._closing = True
+        if self._pulse is not None:
+            self._pulse.cancel()
+            await asyncio.wait([self._pulse], timeout=5)
+        await self._batch.close()
+        with contextlib.suppress(RedisError, OSError):
+            if await self.r.hlen(self._holds):  # requests still in flight past the grace period
+                log.warning("stopping with reservations still held; they return to their accounts"
+                            " when this worker's heartbeat lapses")
+                return
+            await self.r.delete(self._alive, self._holds)

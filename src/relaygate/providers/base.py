@@ -97,6 +97,17 @@ class ChatAdapter(Protocol):
     def parse_error(self, status: int, body: bytes) -> UpstreamError: ...
 
 
+class MediaInliner(Protocol):
+    """An adapter whose upstream cannot fetch image URLs itself (Gemini takes bytes inline).
+
+    Optional: an adapter that has ``must_inline`` gets, for every ``image_url`` part whose URL it
+    returns True for, the image downloaded by the relay and the URL replaced by a ``data:`` URL
+    before ``build_chat`` (relay/media_inline.py), so the adapter itself stays free of I/O.
+    """
+
+    def must_inline(self, url: str) -> bool: ...
+
+
 def classify_status(status: int) -> tuple[bool, bool]:
     """(retryable, channel_fault) for an upstream HTTP status.
 

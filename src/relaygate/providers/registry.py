@@ -14,7 +14,7 @@ from relaygate.providers.anthropic import AnthropicAdapter
 from relaygate.providers.azure import AzureAdapter
 from relaygate.providers.baidu import BaiduAdapter
 from relaygate.providers.baidu_fanyi import FanyiAdapter
-from relaygate.providers.base import ChatAdapter, Translator, Transport
+from relaygate.providers.base import ChatAdapter, MediaInliner, Translator, Transport
 from relaygate.providers.deepl import DeepLTranslator, TranslationChatAdapter
 from relaygate.providers.gemini import GeminiAdapter
 from relaygate.providers.openai import OpenAIAdapter
@@ -59,6 +59,9 @@ _TRANSLATORS: dict[str, Translator] = {
 
 CHANNEL_TYPES: frozenset[str] = frozenset(_ADAPTERS)
 
+# Types whose adapter wants image URLs downloaded and inlined first (see MediaInliner).
+_INLINERS: dict[str, MediaInliner] = {t: a for t, a in _ADAPTERS.items() if callable(getattr(a, "must_inline", None))}
+
 
 def adapter_for(channel_type: str) -> ChatAdapter:
     return _ADAPTERS[channel_type]
@@ -67,6 +70,11 @@ def adapter_for(channel_type: str) -> ChatAdapter:
 def transport_for(channel_type: str) -> Transport | None:
     """The transport of a type that needs one; None (the pooled HTTP client) for all others."""
     return _TRANSPORTS.get(channel_type)
+
+
+def media_inliner(channel_type: str) -> MediaInliner | None:
+    """The adapter of a type whose upstream needs image bytes inline; None for all others."""
+    return _INLINERS.get(channel_type)
 
 
 def translator_for(channel_type: str) -> Translator | None:

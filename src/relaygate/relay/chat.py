@@ -1,7 +1,8 @@
 """POST /v1/chat/completions: authenticate, price, reserve, relay with failover, settle.
 
 The order matters for money: nothing reaches an upstream before the worst-case cost is
-reserved, and the settlement in ``finally`` runs however the request ends.
+reserved, and the settlement in ``finally`` runs however the request ends. A rate-limited key is
+counted (relay/ratelimit.py) just before the reservation, and uncounted if the quota refuses it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_by
 from relaygate.billing.estimate import default_output_limit, estimate_prompt_tokens, requested_output_tokens
 from relaygate.billing.pricing import prompt_characters, worst_case_cost
 from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
-from relaygate.providers.registry import transport_for
+from relaygate.providers.registry import media_inliner, transport_for
 from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
+from relaygate.relay.media_inline import canonical_name, inline_images
+from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.router import candidates
 from relaygate.relay.streaming import relay_stream
+from relaygate.relay.upstream import send as send_upstream
 from relaygate.relay.upstream import timeout_for
 from relaygate.state.snapshot import ChannelInfo
 
@@ -41,14 +45,18 @@ async def run_chat(relay: Relay, inbound: InboundProtocol, scope: Scope, receive
     try:
         channels = await _admit(relay, inbound, ctx, scope, receive)
     except GatewayError as err:
-        ctx.fail(err.status, "rejected", err.message)
+        if ctx.rate is not None:  # counted, then refused by the quota: a refused request does not count
+            await relay.rt.limiter.release(ctx.rate)
+        ctx.refuse(err)
         await send_error(send, inbound, err, rid)
         relay.record_unbilled(ctx)
         return
+    if ctx.rate is not None:
+        send = with_headers(send, ctx.rate.headers)
     try:
         await _relay(relay, inbound, ctx, channels, scope, receive, send, rid)
     finally:
-        await relay.settle(ctx)
+        await relay.finish(ctx)
 
 
 async def send_error(send: Send, inbound: InboundProtocol, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
@@ -80,6 +88,8 @@ async def _admit(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, sc
     n = req.body.get("n") or 1
     chars = prompt_characters(req.body) if price is not None and price.per_character is not None else 0
     reserve = worst_case_cost(price, estimate_prompt_tokens(req.body, req.model), output * n, chars)
+    if ctx.key.limits is not None:  # all an unlimited key pays for rate limits: this check
+        ctx.rate = await rt.limiter.admit(ctx.key.limits)
     if not await rt.ledger.reserve(ctx.user.id, ctx.key.id, ctx.key.budget, reserve):
         raise GatewayError(403, "You exceeded your current quota: the balance cannot cover this request "
                            f"(up to {reserve / 1e6:.6f} {rt.settings.currency}).",
@@ -94,13 +104,27 @@ async def _relay(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, ch
     assert req is not None
     settings = relay.rt.settings
     last: UpstreamError | None = None
+    inlined: dict[int, ChatRequest] = {}  # per inlining adapter: the request with its image URLs fetched
     for ch in candidates(channels, relay.health.down):
         if ctx.tries >= settings.relay_max_tries:
             break
         ctx.tries += 1
         ctx.channel_id = ch.id
         req.upstream_model = ctx.upstream_model = ch.upstream_model(req.model)
-        last = await _try_channel(relay, inbound, ctx, ch, req, receive, send, rid)
+        attempt = req
+        inliner = media_inliner(ch.type)
+        if inliner is not None:  # the upstream takes image bytes only: fetch the URLs, once per request
+            try:
+                attempt = inlined.get(id(inliner)) or await inline_images(
+                    relay.media, req, inliner, getattr(inbound, "part_name", canonical_name))
+            except GatewayError as err:  # the caller's URL: refused or unreachable, never sent upstream
+                ctx.fail(err.status, "rejected", err.message)
+                await relay.settle(ctx)
+                await send_error(send, inbound, err, rid)
+                return
+            inlined[id(inliner)] = attempt
+            attempt.upstream_model = req.upstream_model
+        last = await _try_channel(relay, inbound, ctx, ch, attempt, receive, send, rid)
         if last is None:
             relay.health.success(ch.id)
             return
@@ -112,6 +136,7 @@ async def _relay(relay: Relay, inbound: InboundProtocol, ctx: RequestContext, ch
         last = UpstreamError(503, f"No available channel for the model `{req.model}` right now.",
                              "service_unavailable", "no_available_channel")
     ctx.fail(last.status, "upstream_error", last.message)
+    await relay.settle(ctx)
     headers = [rid, *([(b"retry-after", last.retry_after.encode())] if last.retry_after else [])]
     await send_error(send, inbound, GatewayError(last.status, last.message, last.type, last.code), *headers)
 
@@ -136,8 +161,8 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
     ctx.upstream_started = time.perf_counter()
     try:
         if transport is None:
-            resp = await relay.client.request(up.method, up.url, data=up.body, headers=up.headers,
-                                              timeout=timeout)
+            resp = await send_upstream(relay.client, up.method, up.url, data=up.body, headers=up.headers,
+                                       timeout=timeout)
         else:
             resp = await transport.send(relay.client, ch, key, up, req, timeout)
     except UpstreamFailure as exc:  # the transport classified it (e.g. the channel's credentials)
@@ -172,6 +197,7 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
                                  "upstream_error", "upstream_broken", retryable=True, channel_fault=True)
         if ctx.usage is None:
             ctx.completion_text = adapter.completion_text(raw)
+        await relay.settle(ctx)
         await send_bytes(send, 200, body, [JSON_CT, rid, ctx.overhead_header()])
         return None
     finally:

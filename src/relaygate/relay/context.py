@@ -11,7 +11,9 @@ from relaygate.billing.estimate import count_prompt_tokens
 from relaygate.billing.pricing import cost_of
 from relaygate.billing.recorder import UsageRecord
 from relaygate.billing.tokens import count_tokens
+from relaygate.errors import GatewayError
 from relaygate.providers.base import ChatRequest, Usage
+from relaygate.relay.ratelimit import Admission
 from relaygate.state.snapshot import KeyInfo, PriceInfo, UserInfo
 
 _ID_PREFIX = "req_" + os.urandom(6).hex()
@@ -47,6 +49,8 @@ class RequestContext:
     first_byte_wait_s: float = 0.0  # of this attempt, until the first streamed bytes
     error: str | None = None
     completion_text: str | None = None  # set when usage must be counted locally
+    rate: Admission | None = None  # set when the key or its user has a rate limit
+    settled: bool = False  # charged and recorded: done before the answer's last byte goes out
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -68,6 +72,10 @@ class RequestContext:
 
     def overhead_header(self) -> tuple[bytes, bytes]:
         return (b"x-relaygate-overhead-ms", f"{self.overhead_ms():.3f}".encode())
+
+    def refuse(self, err: GatewayError) -> None:
+        """A refusal before the relay: ``rate_limited`` or ``rejected``; either way nothing is charged."""
+        self.fail(err.status, "rate_limited" if err.code == "rate_limit_exceeded" else "rejected", err.message)
 
     def fail(self, status: int, outcome: str, message: str) -> None:
         self.status_code = status

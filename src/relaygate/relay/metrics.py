@@ -4,10 +4,15 @@ Each process counts in plain dicts and lists (no locks: one event loop). Several
 processes each write their counts to ``<data-dir>/metrics/<pid>.json`` every few seconds, and
 ``/metrics`` adds up the files of live processes, so a scrape that lands on any worker sees the
 whole gateway.
+
+Besides the request counts, each process reports its own resident memory, open file descriptors,
+CPU time and live asyncio tasks (labelled by pid): a gateway that leaks any of them under load
+shows it here long before it falls over (bench/soak.py watches exactly these).
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import os
@@ -19,6 +24,21 @@ import orjson
 OVERHEAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0)
 # whole request latency, in seconds
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def process_sample() -> dict[str, float]:
+    """This process's gauges. Call it on the event loop's thread: ``asyncio.all_tasks`` needs the
+    running loop. RSS and fds come from /proc (Linux); elsewhere those two are left out."""
+    times = os.times()
+    sample: dict[str, float] = {"pid": os.getpid(), "cpu_seconds": times.user + times.system}
+    with contextlib.suppress(RuntimeError):
+        sample["tasks"] = len(asyncio.all_tasks())
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/statm", "rb") as f:
+            sample["rss_bytes"] = int(f.read().split()[1]) * _PAGE
+        sample["open_fds"] = len(os.listdir("/proc/self/fd")) - 1  # minus the one listdir itself opened
+    return sample
 
 
 class Histogram:
@@ -51,21 +71,24 @@ class Metrics:
         self.overhead.observe(overhead_ms)
         self.latency.observe(latency_s)
 
-    def state(self) -> dict:
-        return {"overhead": self.overhead.state(), "latency": self.latency.state(),
-                "requests": [[e, s, n] for (e, s), n in self.requests.items()]}
+    def state(self, process: dict[str, float] | None = None) -> dict:
+        out = {"overhead": self.overhead.state(), "latency": self.latency.state(),
+               "requests": [[e, s, n] for (e, s), n in self.requests.items()]}
+        if process is not None:
+            out["process"] = process
+        return out
 
-    def dump(self, folder: Path) -> None:
+    def dump(self, folder: Path, process: dict[str, float] | None = None) -> None:
         """Publish this process's counts for the others (atomic rename: never half a file)."""
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{os.getpid()}.tmp"
-        tmp.write_bytes(orjson.dumps(self.state()))
+        tmp.write_bytes(orjson.dumps(self.state(process)))
         tmp.replace(folder / f"{os.getpid()}.json")
 
 
-def collect(folder: Path, own: Metrics) -> list[dict]:
+def collect(folder: Path, own: Metrics, process: dict[str, float] | None = None) -> list[dict]:
     """This process's live counts plus the last published counts of every other live worker."""
-    states = [own.state()]
+    states = [own.state(process)]
     if folder.is_dir():
         for path in folder.glob("*.json"):
             pid = int(path.stem)
@@ -103,7 +126,31 @@ def render(states: list[dict]) -> str:
                  OVERHEAD_BUCKETS, [st["overhead"] for st in states])
     _render_hist(lines, "relaygate_request_seconds", "Whole request latency as the caller saw it, in seconds.",
                  LATENCY_BUCKETS, [st["latency"] for st in states])
+    _render_process(lines, [st["process"] for st in states if st.get("process")])
     return "\n".join(lines) + "\n"
+
+
+# (name, key in the sample, type, help): the first three are the standard Prometheus process metrics
+_GAUGES = (
+    ("process_resident_memory_bytes", "rss_bytes", "gauge", "Resident memory size in bytes."),
+    ("process_open_fds", "open_fds", "gauge", "Number of open file descriptors."),
+    ("process_cpu_seconds_total", "cpu_seconds", "counter", "Total user and system CPU time spent in seconds."),
+    ("relaygate_asyncio_tasks", "tasks", "gauge", "Live asyncio tasks in the worker's event loop."),
+)
+
+
+def _render_process(lines: list[str], samples: list[dict]) -> None:
+    """One series per worker process (label ``pid``); other workers' values are up to 2 s old."""
+    for name, key, kind, help_text in _GAUGES:
+        rows = [(int(p["pid"]), p[key]) for p in samples if key in p]
+        if not rows:
+            continue
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+        lines += [f'{name}{{pid="{pid}"}} {_num(value)}' for pid, value in sorted(rows)]
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
 
 
 def _render_hist(lines: list[str], name: str, help_text: str, buckets: tuple[float, ...], parts: list[dict]) -> None:

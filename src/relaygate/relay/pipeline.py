@@ -37,7 +37,9 @@ from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
 from relaygate.relay.multipart import Form, read_form
 from relaygate.relay.piping import ResponseAborted, broken, pipe
+from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.router import candidates
+from relaygate.relay.upstream import send as send_upstream
 from relaygate.relay.upstream import timeout_for
 from relaygate.relay.validate import parse_json_object
 from relaygate.state.snapshot import ChannelInfo, PriceInfo
@@ -61,14 +63,14 @@ class CallContext(RequestContext):
     (images, seconds) and the local prompt count used when an upstream reports no usage."""
 
     unit_cost: int | None = None
-    local_prompt_tokens: int = 0
+    local_prompt: Callable[[], int] | None = None  # counts the prompt when the upstream reports no usage
 
     def cost(self) -> int:
         if self.unit_cost is not None:
             return self.unit_cost
         if self.usage is None and self.completion_text is not None:
             self.usage_source = "local"
-            self.usage = Usage(prompt_tokens=self.local_prompt_tokens,
+            self.usage = Usage(prompt_tokens=self.local_prompt() if self.local_prompt is not None else 0,
                                completion_tokens=count_tokens(self.completion_text, self.model))
         return cost_of(self.price, self.usage) if self.usage is not None else 0
 
@@ -175,10 +177,14 @@ async def run(relay: Relay, ep: Endpoint, scope: Scope, receive: Receive, send: 
     except GatewayError as err:
         if call is not None:
             call.close()
-        ctx.fail(err.status, "rejected", err.message)
+        if ctx.rate is not None:  # counted, then refused by the quota: a refused request does not count
+            await relay.rt.limiter.release(ctx.rate)
+        ctx.refuse(err)
         await relay.send_error(send, err, rid)
         relay.record_unbilled(ctx)
         return
+    if ctx.rate is not None:
+        send = with_headers(send, ctx.rate.headers)
     try:
         err = await failover(relay, ctx, channels,
                              lambda ch: attempt(relay, ctx, call, ch, receive, send, rid))
@@ -186,7 +192,7 @@ async def run(relay: Relay, ep: Endpoint, scope: Scope, receive: Receive, send: 
             await send_failure(relay, ctx, send, err, rid)
     finally:
         call.close()
-        await relay.settle(ctx)
+        await relay.finish(ctx)
 
 
 async def read_call(relay: Relay, ep: Endpoint, scope: Scope, receive: Receive) -> Call:
@@ -199,7 +205,9 @@ async def read_call(relay: Relay, ep: Endpoint, scope: Scope, receive: Receive) 
         call.raw = await read_body(scope, receive, settings.max_body_bytes)
         call.body = parse_json_object(call.raw)
     try:
-        model = call.field("model") or ep.default_model
+        model = call.field("model")
+        if model is None:  # only an absent model means the default: false, 0 or "" are mistakes
+            model = ep.default_model
         if not isinstance(model, str) or not model.strip():
             raise bad_request("you must provide a model parameter", "model", "missing_required_parameter")
         if len(model) > 256:
@@ -237,7 +245,11 @@ async def admit(relay: Relay, ctx: CallContext, call: Call) -> tuple[ChannelInfo
 
 
 async def reserve(relay: Relay, ctx: RequestContext, amount: int) -> None:
+    """Count the request against its rate limits, if any (the last check that can refuse it), then
+    reserve the worst case; the caller uncounts it if the reservation refuses."""
     assert ctx.key is not None and ctx.user is not None
+    if ctx.key.limits is not None:  # all an unlimited key pays for rate limits: this check
+        ctx.rate = await relay.rt.limiter.admit(ctx.key.limits)
     if not await relay.rt.ledger.reserve(ctx.user.id, ctx.key.id, ctx.key.budget, amount):
         raise GatewayError(403, "You exceeded your current quota: the balance cannot cover this request "
                            f"(up to {amount / 1e6:.6f} {relay.rt.settings.currency}).",
@@ -283,6 +295,7 @@ def health_checked(ch: ChannelInfo) -> bool:
 
 async def send_failure(relay: Relay, ctx: RequestContext, send: Send, err: UpstreamError, rid: Rid) -> None:
     ctx.fail(err.status, "upstream_error", err.message)
+    await relay.settle(ctx)
     headers = [rid, *([(b"retry-after", err.retry_after.encode())] if err.retry_after else [])]
     await relay.send_error(send, GatewayError(err.status, err.message, err.type, err.code,
                                               getattr(err, "param", None)), *headers)
@@ -294,8 +307,8 @@ async def open_upstream(relay: Relay, ctx: RequestContext, ch: ChannelInfo, meth
     """Send one upstream request; connection failures come back as retryable errors, HTTP errors parsed."""
     ctx.upstream_started = time.perf_counter()
     try:
-        resp = await relay.client.request(method, url, data=data, headers=headers, params=params,
-                                          timeout=timeout_for(relay.rt.settings, ch.timeout_s, stream))
+        resp = await send_upstream(relay.client, method, url, data=data, headers=headers, params=params,
+                                   timeout=timeout_for(relay.rt.settings, ch.timeout_s, stream))
     except TimeoutError:
         ctx.upstream_done()
         return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
@@ -342,12 +355,16 @@ async def attempt(relay: Relay, ctx: CallContext, call: Call, ch: ChannelInfo, r
             return await ep.sse(relay, ctx, call, resp, receive, send, rid)
         ctype = resp.headers.get("Content-Type", "application/octet-stream")
         if ep.streams or ctype.startswith("text/event-stream"):
+            async def before_end() -> None:
+                _bill_piped(call, ctx)
+                await relay.settle(ctx)
+
             try:
-                err = await pipe(ctx, resp, receive, send, rid)
+                err = await pipe(ctx, resp, receive, send, rid, before_end=before_end)
             except ResponseAborted:  # part of it reached the caller: billed as delivered
                 _bill_piped(call, ctx)
                 raise
-            if err is None:
+            if err is None and not ctx.settled:  # the caller left mid-answer
                 _bill_piped(call, ctx)
             return err
         try:
@@ -360,6 +377,7 @@ async def attempt(relay: Relay, ctx: CallContext, call: Call, ch: ChannelInfo, r
             out = ep.answer(call, ctx, raw, ctype)
         except UpstreamFailure as exc:
             return exc.error
+        await relay.settle(ctx)
         await send_bytes(send, 200, out, [(b"content-type", ctype.encode("latin-1")), rid, ctx.overhead_header()])
         return None
     finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
@@ -35,9 +35,12 @@ async def watch_disconnect(receive: Receive) -> AsyncIterator[Callable[[], bool]
     assert task is not None
     gone = False
 
+    watching = True  # a callback already scheduled when watching ends must not cancel what follows
+
     def on_message(fut: asyncio.Future) -> None:
         nonlocal gone
-        if not fut.cancelled() and fut.exception() is None and fut.result()["type"] == "http.disconnect":
+        if watching and not fut.cancelled() and fut.exception() is None \
+                and fut.result()["type"] == "http.disconnect":
             gone = True
             task.cancel()
 
@@ -46,12 +49,13 @@ async def watch_disconnect(receive: Receive) -> AsyncIterator[Callable[[], bool]
     try:
         yield lambda: gone
     finally:
+        watching = False
         watcher.remove_done_callback(on_message)
         watcher.cancel()
 
 
 async def pipe(ctx: RequestContext, resp: aiohttp.ClientResponse, receive: Receive, send: Send, rid: Rid,
-               empty_ok: bool = False) -> UpstreamError | None:
+               empty_ok: bool = False, before_end: Callable[[], Awaitable[None]] | None = None) -> UpstreamError | None:
     """Stream an answer (binary audio, a file, SSE) to the caller chunk by chunk, as it arrives.
 
     The response starts with the first bytes, so a channel that fails before sending any can still be
@@ -97,5 +101,7 @@ async def pipe(ctx: RequestContext, resp: aiohttp.ClientResponse, receive: Recei
             return UpstreamError(502, "The upstream sent an empty answer.", "upstream_error", "upstream_empty",
                                  retryable=True, channel_fault=True)
         await start()
+    if before_end is not None:  # e.g. settle: the caller's answer completes only once it is recorded
+        await before_end()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
     return None

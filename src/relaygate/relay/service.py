@@ -20,12 +20,15 @@ from relaygate.providers.registry import adapter_for, transport_for
 from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
 from relaygate.relay.health import ChannelHealth
-from relaygate.relay.metrics import Metrics
+from relaygate.relay.media_fetch import MediaFetcher
+from relaygate.relay.metrics import Metrics, process_sample
 from relaygate.relay.upstream import make_client, timeout_for
 from relaygate.state.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from relaygate.runtime import Runtime
+
+_SETTLE_RETRIES = 125
 
 log = logging.getLogger("relaygate.relay")
 
@@ -34,6 +37,7 @@ class Relay:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.client = make_client(runtime.settings)
+        self.media = MediaFetcher.from_settings(runtime.settings)  # image URLs for inline-only upstreams
         self.health = ChannelHealth(runtime)
         self.authenticate = Authenticator(runtime.settings)
         self.metrics = Metrics()
@@ -54,7 +58,7 @@ class Relay:
         try:
             while True:
                 await asyncio.sleep(2.0)
-                await asyncio.to_thread(self.metrics.dump, self.metrics_dir)
+                await asyncio.to_thread(self.metrics.dump, self.metrics_dir, process_sample())
         finally:
             with contextlib.suppress(OSError):
                 (self.metrics_dir / f"{os.getpid()}.json").unlink()
@@ -65,13 +69,21 @@ class Relay:
 
     async def close(self) -> None:
         await self.client.close()
+        await self.media.close()
 
     async def send_error(self, send: Send, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
         extra = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
         await send_bytes(send, err.status, err.openai_body(), [JSON_CT, *headers, *extra])
 
     async def settle(self, ctx: RequestContext) -> None:
-        """Charge the exact cost against the reservation and queue the usage record."""
+        """Charge the exact cost against the reservation and queue the usage record (once).
+
+        Called just before the answer's last byte is sent, so a caller never holds a whole answer
+        whose record was not yet written to the journal (a SIGKILL then loses nothing delivered);
+        :meth:`finish` calls it again however the request ended."""
+        if ctx.settled:
+            return
+        ctx.settled = True
         cost = ctx.cost()
         charge_amount, capped = cost, False
         if ctx.user is not None and ctx.key is not None:
@@ -79,6 +91,11 @@ class Relay:
             try:
                 charge = await self.rt.ledger.settle(*args)
                 charge_amount, capped = charge.amount, charge.capped
+            except asyncio.CancelledError:
+                # cancelled mid-settlement (a shutdown past its grace period): the ledger finishes the
+                # charge on its own (it does not abandon a sent settlement), so the record must exist too
+                self.rt.recorder.add(ctx.record(cost, False))
+                raise
             except Exception as exc:  # the record must not be lost with the quota store
                 log.error("request %s: settlement failed (%s); recorded now, retried in the background",
                           ctx.request_id, exc)
@@ -87,12 +104,20 @@ class Relay:
                 log.warning("request %s cost %d but only %d could be charged", ctx.request_id, cost,
                             charge_amount)
         self.rt.recorder.add(ctx.record(charge_amount, capped))
+
+    async def finish(self, ctx: RequestContext) -> None:
+        """The end of every relayed request: settle if not done yet, count tokens against the TPM
+        limits of a key that has one, observe the overhead."""
+        await self.settle(ctx)
+        rate = ctx.rate
+        if rate is not None and rate.limits.counts_tokens and ctx.usage is not None:
+            await self.rt.limiter.add_tokens(rate.limits, ctx.usage.prompt_tokens + ctx.usage.completion_tokens)
         self.metrics.observe(ctx.endpoint, ctx.status_code, ctx.overhead_ms(), time.perf_counter() - ctx.started)
 
     async def _settle_later(self, args: tuple[int, int, int | None, int, int]) -> None:
         """Keep trying until the live balance has the charge the record already holds."""
         delay = 0.5
-        while True:
+        for _ in range(_SETTLE_RETRIES):  # about an hour: an outage ends; an error that never does must not loop
             await asyncio.sleep(delay)
             try:
                 await self.rt.ledger.settle(*args)
@@ -100,6 +125,8 @@ class Relay:
             except Exception as exc:
                 log.warning("settlement retry failed (%s); next in %.0fs", exc, delay)
                 delay = min(30.0, delay * 2)
+        log.error("giving up settling user %s key %s for %d micro-units; the usage record holds the charge",
+                  args[0], args[1], args[4])
 
     def record_unbilled(self, ctx: RequestContext) -> None:
         """Requests refused after authentication are recorded too, at no cost."""

@@ -2,7 +2,8 @@
 
 The response start is held back until the first upstream bytes arrive, so a channel that fails
 before producing anything can still be replaced by the next one. A disconnect cancels the
-relay at once (not at the next chunk), closes the upstream call, and bills what was relayed.
+relay at once (not at the next chunk), closes the upstream call, and bills what was relayed; one
+after the stream's last event is not a cancellation.
 ``resp`` is the pooled client's response or a transport's (providers/base.py): both are read the
 same way; a transport's ``aclose`` (a WebSocket's closing handshake) runs after this returns.
 """
@@ -35,9 +36,12 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
     task = asyncio.current_task()
     assert task is not None
 
+    watching = True  # a callback already scheduled when watching ends must not cancel what follows
+
     def on_message(fut: asyncio.Future) -> None:
         nonlocal gone
-        if not fut.cancelled() and fut.exception() is None and fut.result()["type"] == "http.disconnect":
+        if watching and not fut.cancelled() and fut.exception() is None \
+                and fut.result()["type"] == "http.disconnect":
             gone = True
             task.cancel()
 
@@ -60,9 +64,12 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
             raise
         task.uncancel()
         resp.close()  # abort the upstream call: it stops generating and billing
-        ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
-        _bill_partial(ctx, stream)
-        return None
+        if not stream.done and stream.error is None:
+            ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
+            _bill_partial(ctx, stream)
+            return None
+        # The caller left after the stream's last event (an SDK closes on [DONE] or an error event)
+        # while the upstream's end was still in flight: the answer was whole, so it ends as delivered.
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         if not started:
             return UpstreamError(504 if isinstance(exc, TimeoutError) else 502,
@@ -71,6 +78,7 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
         ctx.fail(502, "upstream_error", f"the upstream stream broke after data was sent: {type(exc).__name__}")
     finally:
         ctx.upstream_done()
+        watching = False
         watcher.remove_done_callback(on_message)
         watcher.cancel()
     if not started:
@@ -90,6 +98,7 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
             ctx.fail(502, "upstream_error", "the upstream stream ended without [DONE]")
         tail = inbound.stream_error("The upstream stream ended unexpectedly; the answer is incomplete.",
                                     "upstream_error", "stream_incomplete")
+    await relay.settle(ctx)
     await send({"type": "http.response.body", "body": tail, "more_body": False})
     return None
 

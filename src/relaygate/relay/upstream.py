@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 
 from relaygate.config import Settings
@@ -36,3 +38,21 @@ def timeout_for(settings: Settings, channel_timeout: float | None, stream: bool)
         timeout = _TIMEOUTS[key] = aiohttp.ClientTimeout(total=total, connect=settings.upstream_connect_timeout_s,
                                                          sock_read=idle)
     return timeout
+
+
+async def send(client: aiohttp.ClientSession, method: str, url: str, data: Any = None,
+               **kwargs: Any) -> aiohttp.ClientResponse:
+    """``client.request``, sent once more when a pooled connection turns out to be dead.
+
+    Upstreams close idle keep-alive connections on their own schedule (nginx after 75 s, others
+    sooner); a request that reuses one just as it closes fails before any answer, with a reset or
+    a disconnect, though the upstream is fine. The soak (bench/soak.py, upstreams with a 1 s
+    keep-alive) showed these as 502s to callers. A second try goes out on a fresh connection; a
+    body that cannot be read twice (a stream) is not resent, nor is a refused connection retried.
+    """
+    try:
+        return await client.request(method, url, data=data, **kwargs)
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        if isinstance(exc, aiohttp.ClientConnectorError) or not isinstance(data, bytes | bytearray | str | None):
+            raise
+        return await client.request(method, url, data=data, **kwargs)

@@ -15,6 +15,11 @@ from relaygate.providers.base import ChatRequest
 
 MAX_OUTPUT_TOKENS = 10_000_000
 MAX_N = 128
+# orjson reads JSON nested up to 1024 levels but writes at most 254, and adapters that convert a body
+# re-encode caller values inside a few levels of their own: deeper bodies are refused at the edge,
+# or they would fail (a 500) wherever the gateway writes them again.
+NESTING_HEADROOM = 16
+MAX_NESTING = 254 - NESTING_HEADROOM
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -26,7 +31,21 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
+    check_nesting(body)
     return body
+
+
+def check_nesting(body: Any) -> None:
+    """400 for a body nested deeper than :data:`MAX_NESTING`; one ``orjson.dumps`` (about a microsecond
+    per kilobyte), cheaper than walking the body in Python."""
+    wrapped = body
+    for _ in range(NESTING_HEADROOM):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except orjson.JSONEncodeError:
+        raise bad_request(f"The request body is nested too deeply (at most {MAX_NESTING} levels).",
+                          code="invalid_json") from None
 
 
 def parse_chat(raw: bytes) -> ChatRequest:

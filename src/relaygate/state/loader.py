@@ -1,4 +1,8 @@
-"""Builds a Snapshot from the database (off the hot path: at start and after changes)."""
+"""Builds a Snapshot from the database (off the hot path: at start and after changes).
+
+Channel keys and credential-like config entries are sealed at rest; their column types open them
+as the rows load here, so the snapshot holds them ready and the relay never decrypts per request.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from relaygate.state.snapshot import (
     Snapshot,
     UserInfo,
     parse_networks,
+    rate_limits,
     split_groups,
 )
 from relaygate.store.models import ApiKey, Channel, Price, UpstreamObject, User
@@ -27,12 +32,14 @@ def channel_info(ch: Channel) -> ChannelInfo:
     )
 
 
-def key_info(k: ApiKey) -> KeyInfo:
+def key_info(k: ApiKey, user: UserInfo | None = None) -> KeyInfo:
     return KeyInfo(
         id=k.id, user_id=k.user_id, name=k.name,
         models=frozenset(k.models) if k.models else None, budget=k.budget,
         expires_at=k.expires_at.timestamp() if k.expires_at else None,
         allowed_nets=parse_networks(k.allowed_ips), enabled=k.enabled,
+        rpm_limit=k.rpm_limit, tpm_limit=k.tpm_limit,
+        limits=rate_limits(k.id, k.rpm_limit, k.tpm_limit, user),
     )
 
 
@@ -48,9 +55,10 @@ async def load_snapshot(sessions: async_sessionmaker, version: int = 0) -> Snaps
     snap = Snapshot(version=version)
     async with sessions() as s:
         for u in (await s.scalars(select(User))).all():
-            snap.users[u.id] = UserInfo(id=u.id, name=u.name, group=u.group, enabled=u.enabled)
+            snap.users[u.id] = UserInfo(id=u.id, name=u.name, group=u.group, enabled=u.enabled,
+                                        rpm_limit=u.rpm_limit, tpm_limit=u.tpm_limit)
         for k in (await s.scalars(select(ApiKey))).all():
-            info = key_info(k)
+            info = key_info(k, snap.users.get(k.user_id))
             snap.keys_by_hash[k.key_hash] = info
             snap.keys_by_id[k.id] = info
         for ch in (await s.scalars(select(Channel))).all():

@@ -26,6 +26,37 @@ class UserInfo:
     name: str
     group: str
     enabled: bool
+    rpm_limit: int | None = None  # per rate-limit window, over all the user's keys; None: unlimited
+    tpm_limit: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class RateLimits:
+    """The limits that apply to one key: its own and its user's (None: that one is unlimited).
+
+    Built once per snapshot, and only for keys that have a limit somewhere, so the hot path's whole
+    cost for an unlimited key is one ``key.limits is None`` check.
+    """
+
+    key_id: int
+    user_id: int
+    key_rpm: int | None
+    user_rpm: int | None
+    key_tpm: int | None
+    user_tpm: int | None
+
+    @property
+    def counts_tokens(self) -> bool:
+        return self.key_tpm is not None or self.user_tpm is not None
+
+
+def rate_limits(key_id: int, key_rpm: int | None, key_tpm: int | None,
+                user: UserInfo | None) -> RateLimits | None:
+    user_rpm = user.rpm_limit if user is not None else None
+    user_tpm = user.tpm_limit if user is not None else None
+    if key_rpm is None and key_tpm is None and user_rpm is None and user_tpm is None:
+        return None
+    return RateLimits(key_id, user.id if user is not None else 0, key_rpm, user_rpm, key_tpm, user_tpm)
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,6 +69,9 @@ class KeyInfo:
     expires_at: float | None  # unix seconds
     allowed_nets: tuple[IPNetwork, ...] | None
     enabled: bool
+    rpm_limit: int | None = None  # per rate-limit window; None: unlimited
+    tpm_limit: int | None = None
+    limits: RateLimits | None = None  # this key's and its user's limits together; None: no limit at all
 
 
 @dataclass(slots=True, frozen=True)

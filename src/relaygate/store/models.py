@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from relaygate.store.secretbox import SealedConfig, SealedKeys
+
 
 class Base(DeclarativeBase):
     pass
@@ -23,6 +25,9 @@ class User(Base):
     used: Mapped[int] = mapped_column(BigInteger, default=0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # requests / tokens per rate-limit window, shared by all the user's keys; None: unlimited
+    rpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiKey(Base):
@@ -40,6 +45,8 @@ class ApiKey(Base):
     allowed_ips: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: unlimited
+    tpm_limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Channel(Base):
@@ -49,7 +56,7 @@ class Channel(Base):
     name: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(32))
     base_url: Mapped[str] = mapped_column(String(512), default="")
-    keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keys: Mapped[list[str]] = mapped_column(SealedKeys, default=list)  # sealed at rest (secretbox)
     models: Mapped[list[str]] = mapped_column(JSON, default=list)
     model_mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     group: Mapped[str] = mapped_column("group_name", String(256), default="default")
@@ -57,7 +64,8 @@ class Channel(Base):
     weight: Mapped[int] = mapped_column(Integer, default=1)
     # enabled | disabled (by an operator) | auto_disabled (by failures; health checks re-enable)
     status: Mapped[str] = mapped_column(String(16), default="enabled")
-    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # adapter options
+    # adapter options; credential-like entries are sealed at rest (secretbox)
+    config: Mapped[dict[str, Any]] = mapped_column(SealedConfig, default=dict)
     timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -108,7 +116,7 @@ class UsageLog(Base):
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost: Mapped[int] = mapped_column(BigInteger, default=0)
     status_code: Mapped[int] = mapped_column(Integer, default=200)
-    # ok | upstream_error | client_cancelled | gateway_error
+    # ok | upstream_error | client_cancelled | gateway_error | rejected | rate_limited
     outcome: Mapped[str] = mapped_column(String(32), default="ok")
     usage_source: Mapped[str] = mapped_column(String(16), default="upstream")  # upstream | local | none
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,9 +24,12 @@ Format (every section optional)::
         group: default
         balance: "10.00"          # applied only when the user is created, never on restart
         enabled: true
+        rpm_limit: 600            # requests / tokens per rate-limit window over all the user's keys;
+        tpm_limit: 200000         # absent or null: unlimited
         keys:                     # the literal secret; stored hashed; the hash is its identity
           - {name: laptop, key: "${ALICE_KEY}", models: [gpt-4o-mini], budget: "1.00",
-             expires_at: "2030-01-01T00:00:00Z", allowed_ips: ["10.0.0.0/8"], enabled: true}
+             expires_at: "2030-01-01T00:00:00Z", allowed_ips: ["10.0.0.0/8"], enabled: true,
+             rpm_limit: 60, tpm_limit: 50000}
 
 Rules: applying the same file twice changes nothing. A price entry replaces the stored price.
 For channels, users and keys only the fields written in the file are applied to an existing
@@ -57,6 +60,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -86,6 +90,7 @@ UserGroup = _text(repos.USER_GROUP_MAX)
 ChannelGroup = _text(repos.CHANNEL_GROUP_MAX)
 ChannelType = Annotated[_text(repos.CHANNEL_TYPE_MAX), AfterValidator(repos.check_channel_type)]
 BaseUrl = Annotated[_text(repos.BASE_URL_MAX), AfterValidator(repos.check_base_url)]
+RateLimit = Annotated[StrictInt, Field(ge=0, le=repos.INT32_MAX)]  # per window; None: unlimited
 
 
 class _Strict(BaseModel):
@@ -136,6 +141,8 @@ class KeySpec(_Strict):
     expires_at: Annotated[datetime, BeforeValidator(repos.parse_timestamp)] | None = None
     allowed_ips: list[Annotated[str, AfterValidator(repos.check_network)]] | None = None
     enabled: StrictBool = True
+    rpm_limit: RateLimit | None = None
+    tpm_limit: RateLimit | None = None
 
 
 class UserSpec(_Strict):
@@ -143,6 +150,8 @@ class UserSpec(_Strict):
     group: UserGroup = "default"
     balance: Money = 0
     enabled: StrictBool = True
+    rpm_limit: RateLimit | None = None
+    tpm_limit: RateLimit | None = None
     keys: list[KeySpec] = Field(default_factory=list)
 
 
@@ -294,12 +303,13 @@ async def _apply_users(s: AsyncSession, cfg: ConfigFile, counts: _Counts) -> Non
                                 .order_by(User.id).limit(1))).first()
         if user is None:
             user = User(name=spec.name, group=spec.group, balance=spec.balance, used=0,
-                        enabled=spec.enabled, created_at=repos.utcnow())
+                        enabled=spec.enabled, rpm_limit=spec.rpm_limit, tpm_limit=spec.tpm_limit,
+                        created_at=repos.utcnow())
             s.add(user)
             await s.flush()
             counts.add("users", "created")
         else:
-            values = spec.model_dump(include={"group", "enabled"} & spec.model_fields_set)
+            values = spec.model_dump(include={"group", "enabled", "rpm_limit", "tpm_limit"} & spec.model_fields_set)
             counts.add("users", "updated" if _assign(user, values) else "unchanged")
         for key_spec in spec.keys:
             await _apply_key(s, user.id, key_spec, counts)

@@ -29,7 +29,8 @@ async def key_out(rt: Runtime, key: ApiKey) -> KeyOut:
         budget=format_money(key.budget), used=format_money(used) or "0.00",
         expires_at=repos.as_utc(key.expires_at),
         allowed_ips=list(key.allowed_ips) if key.allowed_ips is not None else None,
-        enabled=key.enabled, created_at=repos.as_utc(key.created_at),
+        enabled=key.enabled, rpm_limit=key.rpm_limit, tpm_limit=key.tpm_limit,
+        created_at=repos.as_utc(key.created_at),
     )
 
 
@@ -39,7 +40,8 @@ async def create_key(body: KeyCreate, rt: AdminRuntime) -> KeyCreated:
     key = ApiKey(
         user_id=body.user_id, name=body.name, key_hash=hash_key(secret), key_hint=repos.key_hint(secret),
         models=body.models, budget=body.budget, used=0, expires_at=body.expires_at,
-        allowed_ips=body.allowed_ips, enabled=body.enabled, created_at=repos.utcnow(),
+        allowed_ips=body.allowed_ips, enabled=body.enabled, rpm_limit=body.rpm_limit, tpm_limit=body.tpm_limit,
+        created_at=repos.utcnow(),
     )
     async with rt.sessions() as s, s.begin():
         await fetch_or_404(s, User, body.user_id, "user")

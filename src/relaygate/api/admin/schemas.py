@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
@@ -56,6 +57,9 @@ Weight = Annotated[int, Field(ge=0, le=repos.INT32_MAX)]
 Timeout = Annotated[float, Field(gt=0, le=86_400)]
 Id = Annotated[int, Field(ge=1, le=repos.INT32_MAX)]
 Tokens = Annotated[int, Field(ge=1, le=repos.INT32_MAX)]
+RateLimit = Annotated[StrictInt, Field(ge=0, le=repos.INT32_MAX,
+                                       description="per rate-limit window (RELAYGATE_RATE_LIMIT_WINDOW_S, "
+                                       "default 60 s); null: unlimited, 0: refuse every request")]
 
 
 class Request(BaseModel):
@@ -164,14 +168,20 @@ class UserCreate(Request):
     group: UserGroup = "default"
     balance: Money = 0
     enabled: bool = True
+    rpm_limit: RateLimit | None = Field(default=None, description="requests per window over all the user's keys")
+    tpm_limit: RateLimit | None = Field(default=None, description="tokens per window over all the user's keys")
 
 
 class UserPatch(Patch):
+    nullable = frozenset({"rpm_limit", "tpm_limit"})
+
     name: Name | None = None
     group: UserGroup | None = None
     enabled: bool | None = None
     balance: Money | None = Field(default=None, description="new absolute balance")
     add_balance: SignedMoney | None = Field(default=None, description="top-up (negative: correction)")
+    rpm_limit: RateLimit | None = Field(default=None, description="null clears it")
+    tpm_limit: RateLimit | None = Field(default=None, description="null clears it")
 
     @model_validator(mode="after")
     def _one_balance(self) -> UserPatch:
@@ -187,6 +197,8 @@ class UserOut(BaseModel):
     enabled: bool
     balance: str
     used: str
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
     created_at: datetime
 
 
@@ -200,10 +212,12 @@ class KeyCreate(Request):
     expires_at: Timestamp | None = None
     allowed_ips: list[Network] | None = None
     enabled: bool = True
+    rpm_limit: RateLimit | None = Field(default=None, description="requests per window on this key")
+    tpm_limit: RateLimit | None = Field(default=None, description="tokens per window on this key")
 
 
 class KeyPatch(Patch):
-    nullable = frozenset({"models", "budget", "expires_at", "allowed_ips"})
+    nullable = frozenset({"models", "budget", "expires_at", "allowed_ips", "rpm_limit", "tpm_limit"})
 
     name: KeyName | None = None
     enabled: bool | None = None
@@ -211,6 +225,8 @@ class KeyPatch(Patch):
     budget: Money | None = None
     expires_at: Timestamp | None = None
     allowed_ips: list[Network] | None = None
+    rpm_limit: RateLimit | None = None
+    tpm_limit: RateLimit | None = None
 
 
 class KeyOut(BaseModel):
@@ -224,6 +240,8 @@ class KeyOut(BaseModel):
     expires_at: datetime | None
     allowed_ips: list[str] | None
     enabled: bool
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
     created_at: datetime
 
 

@@ -33,13 +33,13 @@ async def user_out(rt: Runtime, user: User) -> UserOut:
     balance, used = await live_account(rt, user)
     return UserOut(id=user.id, name=user.name, group=user.group, enabled=user.enabled,
                    balance=format_money(balance) or "0.00", used=format_money(used) or "0.00",
-                   created_at=repos.as_utc(user.created_at))
+                   rpm_limit=user.rpm_limit, tpm_limit=user.tpm_limit, created_at=repos.as_utc(user.created_at))
 
 
 @router.post("", status_code=201, response_model=UserOut)
 async def create_user(body: UserCreate, rt: AdminRuntime) -> UserOut:
     user = User(name=body.name, group=body.group, balance=body.balance, used=0, enabled=body.enabled,
-                created_at=repos.utcnow())
+                rpm_limit=body.rpm_limit, tpm_limit=body.tpm_limit, created_at=repos.utcnow())
     async with rt.sessions() as s, s.begin():
         s.add(user)
     await rt.ledger.add_user(user.id, body.balance)
@@ -85,7 +85,7 @@ async def update_user(user_id: int, body: UserPatch, rt: AdminRuntime) -> UserOu
         try:
             async with s.begin():
                 user = await fetch_or_404(s, User, user_id, "user")
-                for name in ("name", "group", "enabled"):
+                for name in ("name", "group", "enabled", "rpm_limit", "tpm_limit"):
                     if name in body.model_fields_set:
                         setattr(user, name, getattr(body, name))
                 delta = await _apply_balance(rt, user, body)

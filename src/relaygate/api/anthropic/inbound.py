@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from relaygate.api.anthropic.adapter import ToAnthropic
 from relaygate.api.anthropic.errors import anthropic_error, error_event, error_type
-from relaygate.api.anthropic.request import parse_messages
+from relaygate.api.anthropic.request import image_path, parse_messages
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import Scope
 from relaygate.providers.anthropic.native import AnthropicPassthrough
@@ -36,6 +36,10 @@ class AnthropicMessages:
         if wrapped is None:
             wrapped = self._wrapped[channel_type] = ToAnthropic(adapter_for(channel_type))
         return wrapped
+
+    def part_name(self, req: ChatRequest, message: int, part: int) -> str:
+        """The caller's own path (``messages.0.content.1``) of the canonical part at [message][part]."""
+        return image_path(req, message, part) or f"messages[{message}].content[{part}]"
 
     def error(self, err: GatewayError) -> tuple[int, bytes]:
         return anthropic_error(err)

@@ -18,6 +18,7 @@ dropped from the canonical request (an ``anthropic`` channel still gets them).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -217,3 +218,37 @@ def _tools(body: dict[str, Any], out: dict[str, Any], notes: list[str]) -> None:
         out["tool_choice"] = kind
     if choice.get("disable_parallel_tool_use") is True:
         out["parallel_tool_calls"] = False
+
+
+def image_path(req: ChatRequest, message: int, part: int) -> str | None:
+    """Where the canonical image part ``messages[message].content[part]`` came from in the caller's body.
+
+    Images keep their order through :func:`to_openai` (user turns only, tool_result images in
+    place), so the n-th canonical image part is the n-th image block of the Anthropic body.
+    """
+    native: NativeMessages | None = req.native
+    if native is None:
+        return None
+    ordinal = 0
+    for i, msg in enumerate(req.body.get("messages") or ()):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        for j, item in enumerate(content if isinstance(content, list) else ()):
+            if (i, j) == (message, part):
+                return next((p for n, p in enumerate(_image_paths(native.body)) if n == ordinal), None)
+            if isinstance(item, dict) and item.get("type") == "image_url":
+                ordinal += 1
+    return None
+
+
+def _image_paths(body: dict[str, Any]) -> Iterator[str]:
+    for i, msg in enumerate(body.get("messages") or ()):
+        if not isinstance(msg, dict) or msg.get("role") != "user" or not isinstance(msg.get("content"), list):
+            continue
+        for j, block in enumerate(msg["content"]):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "image":
+                yield f"messages.{i}.content.{j}"
+            elif kind == "tool_result" and isinstance(block.get("content"), list):
+                for k, item in enumerate(block["content"]):
+                    if isinstance(item, dict) and item.get("type") == "image":
+                        yield f"messages.{i}.content.{j}.content.{k}"

@@ -18,6 +18,7 @@ from relaygate.api.errors import bad_request
 from relaygate.api.http import Scope, header
 from relaygate.providers.base import ChatRequest, TranslationJob
 from relaygate.providers.deepl.translator import OPTIONS
+from relaygate.relay.validate import check_nesting
 
 DEFAULT_MODEL = "deepl"
 MAX_TEXTS = 50
@@ -41,6 +42,7 @@ def _json(raw: bytes) -> dict[str, Any]:
         raise bad_request("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
+    check_nesting(body)
     return body
 
 

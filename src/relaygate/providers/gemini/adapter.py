@@ -5,7 +5,8 @@ URLs: ``<base_url>/<version>/models/<model>:generateContent`` and, for streams,
 streams one JSON array). ``version`` is the channel config ``api_version`` (default ``v1beta``),
 skipped when the base URL already ends in a version. The key goes in ``x-goog-api-key``, as
 the official SDK sends it (never in the URL, where it would end up in logs). Channel config
-``safety_threshold`` (e.g. ``BLOCK_NONE``) is applied to every harm category.
+``safety_threshold`` (e.g. ``BLOCK_NONE``) is applied to every harm category. Image URLs are
+inlined by the relay before the request is built (``must_inline``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import orjson
 from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure, UpstreamRequest, Usage
 from relaygate.providers.gemini.errors import gemini_error
 from relaygate.providers.gemini.request import build_body, model_path
+from relaygate.providers.gemini.request import must_inline as _must_inline
 from relaygate.providers.gemini.response import response_text, to_openai
 from relaygate.providers.gemini.stream import GeminiStreamRelay
 from relaygate.state.snapshot import ChannelInfo
@@ -35,6 +37,10 @@ def endpoint(channel: ChannelInfo, model: str, stream: bool) -> str:
 
 
 class GeminiAdapter:
+    def must_inline(self, url: str) -> bool:
+        """Image URLs other than Files API / Cloud Storage URIs are downloaded and sent inline."""
+        return _must_inline(url)
+
     def build_chat(self, channel: ChannelInfo, key: str, req: ChatRequest) -> UpstreamRequest:
         headers = {"Content-Type": "application/json"}
         if key:

@@ -4,8 +4,9 @@
   tool results -> ``functionResponse`` parts in a ``user`` turn. Gemini matches a result to its
   call by function *name*, so the names of earlier ``tool_calls`` are looked up by id.
   Consecutive turns of the same role are merged (Gemini wants alternating turns).
-* Images: data URLs -> ``inlineData``; http(s) URLs -> ``fileData`` (what Gemini can fetch
-  itself: Files API and Cloud Storage URIs; the REST API does not download arbitrary pages).
+* Images: data URLs -> ``inlineData``; Files API and Cloud Storage URIs -> ``fileData`` (the only
+  URIs Gemini reads itself). Other http(s) URLs must arrive inline: the adapter's ``must_inline``
+  has the relay download them into data URLs first (relay/media_inline.py).
 * ``maxOutputTokens`` is always sent: the caller's limit, else the limit the reservation used,
   so a model whose own default is larger cannot generate more than was reserved.
 * ``response_format`` json_object -> ``responseMimeType: application/json``; json_schema -> the
@@ -31,6 +32,8 @@ SAFETY_CATEGORIES = ("HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH", "H
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 _EXT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
               "webp": "image/webp", "pdf": "application/pdf"}
+
+FILES_API = "https://generativelanguage.googleapis.com/"  # .../v1beta/files/<id>
 
 Part = dict[str, Any]
 
@@ -202,10 +205,22 @@ def _media(url: Any, where: str) -> Part:
     if url.startswith("data:"):
         mime, data = parse_data_url(url, where)
         return {"inlineData": {"mimeType": mime, "data": data}}
-    if url.startswith(("http://", "https://", "gs://")):
+    if gemini_file_uri(url):
         ext = url.split("?", 1)[0].rsplit(".", 1)[-1].lower()
         return {"fileData": {"mimeType": _EXT_TYPES.get(ext, "image/jpeg"), "fileUri": url}}
+    if url.startswith(("http://", "https://")):  # the relay inlines these; reached only if it did not
+        raise reject(f"{where}: this model takes images inline; the image URL was not downloaded.")
     raise reject(f"{where}: the URL must be http(s), gs:// or a base64 data URL.")
+
+
+def gemini_file_uri(url: str) -> bool:
+    """A URI Gemini reads itself (``fileData``): Cloud Storage, or a file uploaded with the Files API."""
+    return url.startswith((FILES_API, "gs://"))
+
+
+def must_inline(url: str) -> bool:
+    """An http(s) URL Gemini cannot read itself: its bytes must be sent as ``inlineData``."""
+    return url.startswith(("http://", "https://")) and not gemini_file_uri(url)
 
 
 def _model_parts(msg: dict[str, Any], i: int, names: dict[str, str]) -> list[Part]:

@@ -72,7 +72,8 @@ def limit_of(params: dict[str, str], default: int, high: int) -> int:
     raw = params.get("limit")
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= high:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= high:  # "²".isdigit(), int() refuses it
         raise bad_request(f"'limit' must be an integer between 1 and {high}.", "limit", "invalid_value")
     return int(raw)
 
@@ -180,6 +181,9 @@ async def upload(relay: Relay, key: KeyInfo, user: UserInfo, scope: Scope, recei
         form.remove("model")
         if model is not None:
             check_model_allowed(key, model)
+            if not relay.rt.snapshot.routes.get((user.group, model)):  # the caller's mistake, not a 503
+                raise GatewayError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                                   code="model_not_found", param="model")
         channels = file_channels(relay.rt.snapshot, user, model)
         if not channels:
             raise GatewayError(503, "No channel available to you stores files" + (
@@ -215,6 +219,7 @@ async def upload(relay: Relay, key: KeyInfo, user: UserInfo, scope: Scope, recei
             return pipeline.malformed("file object").error
         await objects_of(relay).add(FILE, data["id"], user.id, key.id, ch.id, data)
         created.update(data)
+        await relay.settle(ctx)
         await send_bytes(send, 200, raw, [JSON_CT, rid, ctx.overhead_header()])
         return None
 
@@ -224,7 +229,7 @@ async def upload(relay: Relay, key: KeyInfo, user: UserInfo, scope: Scope, recei
             await pipeline.send_failure(relay, ctx, send, err, rid)
     finally:
         form.close()
-        await relay.settle(ctx)
+        await relay.finish(ctx)
 
 
 # --- /v1/files/{id}[/content] ----------------------------------------------------------------

@@ -39,6 +39,7 @@ from relaygate.relay.endpoints.files import (
     query,
 )
 from relaygate.relay.objects import FILE, JOB, MODEL, Objects, objects_of
+from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.validate import parse_json_object
 from relaygate.state.snapshot import ChannelInfo, UserInfo
 
@@ -90,10 +91,14 @@ async def create(relay: Relay, scope: Scope, receive: Receive, send: Send, ctx: 
                                "permission_error", "model_not_priced", "model")
         await pipeline.reserve(relay, ctx, price.per_request if price else 0)
     except GatewayError as err:
-        ctx.fail(err.status, "rejected", err.message)
+        if ctx.rate is not None:  # counted, then refused by the quota
+            await rt.limiter.release(ctx.rate)
+        ctx.refuse(err)
         await relay.send_error(send, err, rid)
         relay.record_unbilled(ctx)
         return
+    if ctx.rate is not None:
+        send = with_headers(send, ctx.rate.headers)
     created = False
     try:
         ctx.tries, ctx.channel_id = 1, ch.id
@@ -107,6 +112,9 @@ async def create(relay: Relay, scope: Scope, receive: Receive, send: Send, ctx: 
                 await objects_of(relay).add(JOB, job["id"], ctx.user.id, ctx.key.id, ch.id,
                                             {"object": job, "base_model": model})
                 created = True
+                ctx.unit_cost = price.per_request if price is not None else 0
+                ctx.usage_source = "none"
+                await relay.settle(ctx)  # charged and recorded before the caller sees the job
 
         await answer(relay, send, result, rid, record)
         if isinstance(result, UpstreamError):
@@ -114,7 +122,7 @@ async def create(relay: Relay, scope: Scope, receive: Receive, send: Send, ctx: 
     finally:
         ctx.unit_cost = price.per_request if price is not None and created else 0  # the flat fee per job
         ctx.usage_source = "none"
-        await relay.settle(ctx)
+        await relay.finish(ctx)
 
 
 async def _file_channel(relay: Relay, user: UserInfo, body: dict[str, Any], field: str,

@@ -56,7 +56,8 @@ def _int_field(call: Call, name: str, low: int, high: int) -> int | None:
     value = call.field(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    digits = value.strip().lstrip("-") if isinstance(value, str) else ""
+    if digits.isascii() and digits.isdigit():  # not "²": isdigit() is true for it, int() refuses it
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise bad_request(f"'{name}' must be an integer.", name, "invalid_type")
@@ -162,6 +163,7 @@ async def generate_sd(relay: Relay, ctx: CallContext, call: Call, ch: ChannelInf
         data = [{"b64_json": image.b64} for image in images]
     settle_images(call, ctx, len(images))
     body = orjson.dumps({"created": int(time.time()), "data": data})
+    await relay.settle(ctx)
     await send_bytes(send, 200, body, [JSON_CT, rid, ctx.overhead_header()])
     return None
 

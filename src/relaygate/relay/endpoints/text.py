@@ -117,7 +117,7 @@ def answer_completion(call: Call, ctx: CallContext, raw: bytes, ctype: str) -> b
         raise pipeline.malformed("completion")
     ctx.usage = usage_from_openai(data.get("usage"))
     if ctx.usage is None:
-        ctx.local_prompt_tokens = _local_count(call)
+        ctx.local_prompt = lambda: _local_count(call)
         parts: list[str] = []
         for choice in data["choices"]:
             if isinstance(choice, dict):
@@ -133,10 +133,8 @@ async def stream_completion(relay: Relay, ctx: CallContext, call: Call, resp: ai
     req = ChatRequest(body=call.body, model=call.model, stream=True, wants_usage=call.info["wants_usage"],
                       upstream_model=ctx.upstream_model)
     ctx.req = req
-    error = await relay_stream(relay, ctx, resp, adapter_for("openai"), req, receive, send, rid)
-    if ctx.usage is None and ctx.completion_text is not None:
-        ctx.local_prompt_tokens = _local_count(call)
-    return error
+    ctx.local_prompt = lambda: _local_count(call)  # only if the upstream reports no usage
+    return await relay_stream(relay, ctx, resp, adapter_for("openai"), req, receive, send, rid)
 
 
 COMPLETIONS = Endpoint("completions", "/completions", read_completion, reserve_completion, answer_completion,

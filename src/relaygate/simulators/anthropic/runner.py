@@ -16,7 +16,8 @@ from relaygate.simulators.common import runner as common
 from relaygate.simulators.common.runner import json_response
 from relaygate.simulators.openai import tokens
 
-__all__ = ["STATE", "BaseKnobs", "SimState", "SimulatorBase", "abort", "json_response", "new_app", "pause"]
+__all__ = ["STATE", "BaseKnobs", "SimState", "SimulatorBase", "abort", "end_stream", "json_response", "new_app",
+           "pause"]
 
 
 @dataclass
@@ -31,6 +32,9 @@ class BaseKnobs(common.BaseKnobs):
     """Delay between stream events."""
     reply_words: int = 20
     """Words in the default generated reply."""
+    linger_ms: int = 0
+    """Delay between a stream's last event and the end of the body: a caller that closes on the last
+    event leaves while the gateway still waits for the upstream's end."""
 
 
 @dataclass
@@ -57,6 +61,13 @@ async def pause(ms: int, stopping: asyncio.Event) -> None:
         await asyncio.wait_for(stopping.wait(), ms / 1000)
     except TimeoutError:
         pass
+
+
+async def end_stream(response: web.StreamResponse, knobs: BaseKnobs, stopping: asyncio.Event) -> None:
+    """End the body after the last event, ``linger_ms`` late."""
+    if knobs.linger_ms:
+        await pause(knobs.linger_ms, stopping)
+    await response.write_eof()
 
 
 def abort(request: web.Request) -> None:

@@ -22,7 +22,7 @@ from relaygate.simulators.openai import replies
 from .errors import DEFAULT_MESSAGES, error_body
 from .knobs import Knobs
 from .replies import Block, MessagePlan
-from .runner import abort, pause
+from .runner import abort, end_stream, pause
 
 
 def sse(payload: dict[str, Any]) -> bytes:
@@ -82,7 +82,7 @@ async def write_stream(request: web.Request, response: web.StreamResponse, event
                 kind = knobs.stream_error_type
                 message = DEFAULT_MESSAGES.get(529 if kind == "overloaded_error" else 500, "Internal server error")
                 await response.write(sse(error_body(kind, message)))
-                await response.write_eof()
+                await end_stream(response, knobs, stopping)
                 return response
         if position and knobs.trickle_ms:
             await pause(knobs.trickle_ms, stopping)
@@ -91,5 +91,5 @@ async def write_stream(request: web.Request, response: web.StreamResponse, event
                 return response
         await response.write(sse(event))
         deltas += event["type"] == "content_block_delta"
-    await response.write_eof()
+    await end_stream(response, knobs, stopping)
     return response

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 
 _CHUNK = 1 << 16
@@ -107,7 +108,7 @@ async def _read(request: web.BaseRequest, limit: int) -> FormResult:
         buffer.extend(chunk)
     try:
         form = await parse(request.headers.get("Content-Type", ""), bytes(buffer))
-    except (ValueError, AssertionError, RuntimeError, KeyError) as exc:
+    except (ValueError, AssertionError, RuntimeError, KeyError, HttpProcessingError) as exc:  # bad part headers
         return FormResult(None, total, error=str(exc) or type(exc).__name__)
     return FormResult(form, total)
 

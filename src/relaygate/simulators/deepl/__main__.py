@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from relaygate.simulators.common.runner import serve_forever
 
 from .simulator import DeepLSimulator
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace) -> DeepLSimulator:
     sim = DeepLSimulator(api_keys=args.keys)
-    url = await sim.start(host=args.host, port=args.port)
-    print(f"DeepL simulator listening on {url}  (control plane: /__sim/knobs)", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    return sim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,10 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9007)
     parser.add_argument("--key", action="append", dest="keys", help="accepted auth key (repeatable; none: any)")
-    try:
-        asyncio.run(_serve(parser.parse_args(argv)))
-    except KeyboardInterrupt:
-        pass
+    args = parser.parse_args(argv)
+    serve_forever(_build(args), args.host, args.port, "DeepL simulator")
 
 
 if __name__ == "__main__":

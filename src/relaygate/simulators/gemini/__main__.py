@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from relaygate.simulators.common.runner import serve_forever
 
 from .simulator import GeminiSimulator
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace) -> GeminiSimulator:
     sim = GeminiSimulator(api_keys=args.keys, models=args.models)
-    url = await sim.start(host=args.host, port=args.port)
-    print(f"Gemini simulator listening on {url}  (control plane: /__sim/knobs)", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    return sim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,10 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9003)
     parser.add_argument("--key", action="append", dest="keys", help="accepted API key (repeatable)")
     parser.add_argument("--model", action="append", dest="models", help="accepted model (repeatable)")
-    try:
-        asyncio.run(_serve(parser.parse_args(argv)))
-    except KeyboardInterrupt:
-        pass
+    args = parser.parse_args(argv)
+    serve_forever(_build(args), args.host, args.port, "Gemini simulator")
 
 
 if __name__ == "__main__":

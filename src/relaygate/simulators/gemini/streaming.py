@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from relaygate.simulators.anthropic.runner import abort, pause
+from relaygate.simulators.anthropic.runner import abort, end_stream, pause
 from relaygate.simulators.openai import replies
 
 from .errors import DEFAULT_MESSAGES, error_body
@@ -63,7 +63,7 @@ async def write_sse(request: web.Request, response: web.StreamResponse, chunks: 
             return response
         if knobs.stream_error_after is not None and position >= knobs.stream_error_after:
             await response.write(b"data: " + orjson.dumps(error_body(503, DEFAULT_MESSAGES[503])) + b"\r\n\r\n")
-            await response.write_eof()
+            await end_stream(response, knobs, stopping)
             return response
         if position and knobs.trickle_ms:
             await pause(knobs.trickle_ms, stopping)
@@ -71,7 +71,7 @@ async def write_sse(request: web.Request, response: web.StreamResponse, chunks: 
                 abort(request)
                 return response
         await response.write(b"data: " + orjson.dumps(chunk) + b"\r\n\r\n")
-    await response.write_eof()
+    await end_stream(response, knobs, stopping)
     return response
 
 

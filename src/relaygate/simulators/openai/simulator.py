@@ -49,6 +49,7 @@ class OpenAISimulator:
         model_aliases: dict[str, str] | None = None,
         api_versions: Iterable[str] | None = None,
         knobs: Knobs | None = None,
+        keepalive_timeout: float = 75.0,
     ) -> None:
         if mode not in ("openai", "azure"):
             raise ValueError(f"mode must be 'openai' or 'azure', not {mode!r}")
@@ -62,6 +63,8 @@ class OpenAISimulator:
             api_versions=frozenset(api_versions) if api_versions is not None else azure.API_VERSIONS,
             knobs=knobs if knobs is not None else Knobs(),
         )
+        self.keepalive_timeout = keepalive_timeout
+        """Seconds an idle keep-alive connection stays open (aiohttp's default 75, as nginx)."""
         self.base_url: str | None = None
         self.host: str | None = None
         self.port: int | None = None
@@ -94,7 +97,7 @@ class OpenAISimulator:
         self._state.stopping = asyncio.Event()
         # handler_cancellation: a client that gives up (hang, trickled stream) frees the handler.
         runner = web.AppRunner(create_app(self._state), handler_cancellation=True, shutdown_timeout=2.0,
-                               access_log=None)
+                               access_log=None, keepalive_timeout=self.keepalive_timeout)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from relaygate.simulators.common.runner import serve_forever
 
 from .simulator import SparkSimulator
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace) -> SparkSimulator:
     creds = {}
     for item in args.credentials or ["app00001:spark-key:spark-secret"]:
         app_id, api_key, secret = item.split(":", 2)
         creds[api_key] = (app_id, secret)
     sim = SparkSimulator(credentials=creds)
-    url = await sim.start(host=args.host, port=args.port)
-    print(f"Spark simulator listening on {url}  (control plane: /__sim/knobs)", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    return sim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,10 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9005)
     parser.add_argument("--credential", action="append", dest="credentials",
                         help="APPID:APIKEY:APISECRET (repeatable)")
-    try:
-        asyncio.run(_serve(parser.parse_args(argv)))
-    except KeyboardInterrupt:
-        pass
+    args = parser.parse_args(argv)
+    serve_forever(_build(args), args.host, args.port, "Spark simulator")
 
 
 if __name__ == "__main__":

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+
+from relaygate.simulators.common.runner import serve_forever
 
 from .simulator import ZhipuSimulator
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace) -> ZhipuSimulator:
     sim = ZhipuSimulator(api_keys=args.keys or ["zhipu-id.zhipu-secret"])
-    url = await sim.start(host=args.host, port=args.port)
-    print(f"Zhipu simulator listening on {url}/api/paas/v4  (control plane: /__sim/knobs)", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    return sim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,10 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9006)
     parser.add_argument("--key", action="append", dest="keys", help="accepted <id>.<secret> key (repeatable)")
-    try:
-        asyncio.run(_serve(parser.parse_args(argv)))
-    except KeyboardInterrupt:
-        pass
+    args = parser.parse_args(argv)
+    serve_forever(_build(args), args.host, args.port, "Zhipu simulator")
 
 
 if __name__ == "__main__":
