@@ -47,6 +47,15 @@ def test_nesting_orjson_cannot_write_is_a_400(depth: int) -> None:
     assert exc.value.status == 400
 
 
+@pytest.mark.parametrize("tools", [b"[" + b",".join([b"[[1]]"] * 400) + b"]", b'["' + b"[{" * 600 + b'"]'])
+def test_many_brackets_but_shallow_nesting_is_accepted(tools: bytes) -> None:
+    """Bracket counting only lets ordinary bodies skip the check: many siblings, or brackets inside
+    strings, still pass it."""
+    raw = _nested(2).replace(b"[]", tools)
+    assert raw.count(b"[") + raw.count(b"{") > MAX_NESTING
+    assert parse_chat(raw).body["tools"] == orjson.loads(tools)
+
+
 def test_translate_refuses_too_deep_options() -> None:
     raw = b'{"text": ["hi"], "target_lang": "DE", "glossary_id": ' + b"[" * 300 + b"]" * 300 + b"}"
     with pytest.raises(GatewayError) as exc:

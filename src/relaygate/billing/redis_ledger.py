@@ -4,7 +4,7 @@ Each operation is one Lua script, so reservation checks and updates are atomic a
 instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``. Each process
 also keeps ``hold:<worker>`` (what its requests in flight reserved, per account) and a heartbeat
 ``alive:<worker>``, so reservations of a process killed mid-request are returned (see ``sweep``).
-Calls from concurrent requests share round trips (billing/redis_batch.py).
+Calls from concurrent requests share round trips on one lean connection (billing/redis_pipe.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from relaygate.billing.ledger import Account, Charge
 from relaygate.billing.redis_batch import ScriptBatcher
+from relaygate.billing.redis_pipe import ScriptPipe
 from relaygate.errors import GatewayError
 
 log = logging.getLogger("relaygate.ledger")
@@ -139,7 +140,7 @@ class RedisLedger:
         self.heartbeat_s = heartbeat_s
         self._alive = f"{prefix}:ledger:alive:{self.worker}"
         self._holds = f"{prefix}:ledger:hold:{self.worker}"
-        self._batch = ScriptBatcher(client)
+        self._batch: ScriptPipe | ScriptBatcher = ScriptPipe.for_client(client) or ScriptBatcher(client)
         self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._release_dead = client.register_script(_RELEASE_DEAD)

@@ -31,13 +31,18 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
-    check_nesting(body)
+    check_nesting(body, raw)
     return body
 
 
-def check_nesting(body: Any) -> None:
-    """400 for a body nested deeper than :data:`MAX_NESTING`; one ``orjson.dumps`` (about a microsecond
-    per kilobyte), cheaper than walking the body in Python."""
+def check_nesting(body: Any, raw: bytes | None = None) -> None:
+    """400 for a body nested deeper than :data:`MAX_NESTING`.
+
+    Nesting needs an opening bracket per level, so a raw body with few of them (every ordinary
+    request: two ``bytes.count`` calls, C speed) passes at once; otherwise one ``orjson.dumps``,
+    cheaper than walking the body in Python."""
+    if raw is not None and raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return
     wrapped = body
     for _ in range(NESTING_HEADROOM):
         wrapped = [wrapped]

@@ -42,7 +42,7 @@ def _json(raw: bytes) -> dict[str, Any]:
         raise bad_request("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
-    check_nesting(body)
+    check_nesting(body, raw)
     return body
 
 
