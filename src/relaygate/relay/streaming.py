@@ -22,6 +22,7 @@ from relaygate.billing.tokens import count_tokens
 from relaygate.providers.base import ChatAdapter, ChatRequest, StreamRelay, UpstreamError, UpstreamResponse
 from relaygate.relay.context import RequestContext
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
+from relaygate.relay.piping import watch_disconnect
 
 if TYPE_CHECKING:
     from relaygate.relay.service import Relay
@@ -32,44 +33,31 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
                        inbound: InboundProtocol = OPENAI_CHAT) -> UpstreamError | None:
     stream = adapter.stream_relay(req)
     started = False
-    gone = False
-    task = asyncio.current_task()
-    assert task is not None
-
-    watching = True  # a callback already scheduled when watching ends must not cancel what follows
-
-    def on_message(fut: asyncio.Future) -> None:
-        nonlocal gone
-        if watching and not fut.cancelled() and fut.exception() is None \
-                and fut.result()["type"] == "http.disconnect":
-            gone = True
-            task.cancel()
-
-    watcher = asyncio.ensure_future(receive())
-    watcher.add_done_callback(on_message)
     try:
-        async for data in resp.content.iter_any():
-            out = stream.feed(data)
-            if not out:
-                continue
-            if not started:
-                ctx.upstream_first_byte()
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [*SSE_HEADERS, rid, ctx.overhead_header()]})
-                started = True
-                ctx.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
-            await send({"type": "http.response.body", "body": out, "more_body": True})
-    except asyncio.CancelledError:
-        if not gone:
-            raise
-        task.uncancel()
-        resp.close()  # abort the upstream call: it stops generating and billing
-        if not stream.done and stream.error is None:
-            ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
-            _bill_partial(ctx, stream)
-            return None
-        # The caller left after the stream's last event (an SDK closes on [DONE] or an error event)
-        # while the upstream's end was still in flight: the answer was whole, so it ends as delivered.
+        async with watch_disconnect(receive) as gone:
+            try:
+                async for data in resp.content.iter_any():
+                    out = stream.feed(data)
+                    if not out:
+                        continue
+                    if not started:
+                        ctx.upstream_first_byte()
+                        await send({"type": "http.response.start", "status": 200,
+                                    "headers": [*SSE_HEADERS, rid, ctx.overhead_header()]})
+                        started = True
+                        ctx.ttft_ms = int((time.perf_counter() - ctx.started) * 1000)
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            except asyncio.CancelledError:
+                if not gone():
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                resp.close()  # abort the upstream call: it stops generating and billing
+                if not stream.done and stream.error is None:
+                    ctx.fail(499, "client_cancelled", "the client disconnected mid-stream")
+                    _bill_partial(ctx, stream)
+                    return None
+                # The caller left after the stream's last event (an SDK closes on [DONE] or an error
+                # event) while the upstream's end was still in flight: the answer was whole.
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         if not started:
             return UpstreamError(504 if isinstance(exc, TimeoutError) else 502,
@@ -78,9 +66,6 @@ async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientRe
         ctx.fail(502, "upstream_error", f"the upstream stream broke after data was sent: {type(exc).__name__}")
     finally:
         ctx.upstream_done()
-        watching = False
-        watcher.remove_done_callback(on_message)
-        watcher.cancel()
     if not started:
         return UpstreamError(502, "The upstream ended the stream without sending anything.", "upstream_error",
                              "upstream_empty_stream", retryable=True, channel_fault=True)
