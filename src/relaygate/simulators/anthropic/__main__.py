@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from relaygate.simulators.common.runner import serve_forever
+from relaygate.simulators.common.runner import run_cli
 
 from .simulator import AnthropicSimulator
 
 
-def _build(args: argparse.Namespace) -> AnthropicSimulator:
-    sim = AnthropicSimulator(api_keys=args.keys, models=args.models)
-    return sim
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", action="append", dest="keys", help="accepted API key (repeatable)")
+    parser.add_argument("--model", action="append", dest="models", help="accepted model (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m relaygate.simulators.anthropic")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9002)
-    parser.add_argument("--key", action="append", dest="keys", help="accepted API key (repeatable)")
-    parser.add_argument("--model", action="append", dest="models", help="accepted model (repeatable)")
-    args = parser.parse_args(argv)
-    serve_forever(_build(args), args.host, args.port, "Anthropic simulator")
+    run_cli(__package__, 9002, "Anthropic simulator", _options,
+            lambda args: AnthropicSimulator(api_keys=args.keys, models=args.models), argv)
 
 
 if __name__ == "__main__":

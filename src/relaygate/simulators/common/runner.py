@@ -9,6 +9,7 @@ as sim`` for sync tests; ``sim.base_url`` (the server root: clients append ``/v1
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import random
@@ -290,3 +291,14 @@ def serve_forever(sim: SimulatorBase, host: str, port: int, banner: str) -> None
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+
+
+def run_cli(package: str | None, port: int, banner: str, options: Callable[[argparse.ArgumentParser], Any],
+            build: Callable[[argparse.Namespace], SimulatorBase], argv: list[str] | None = None) -> None:
+    """``python -m <package>``: ``--host``, ``--port`` and the simulator's own ``options``, then serve."""
+    parser = argparse.ArgumentParser(prog=f"python -m {package}", description=f"{banner}.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port)
+    options(parser)
+    args = parser.parse_args(argv)
+    serve_forever(build(args), args.host, args.port, banner)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from relaygate.simulators.common.runner import serve_forever
+from relaygate.simulators.common.runner import run_cli
 
 from .simulator import SparkSimulator
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--credential", action="append", dest="credentials",
+                        help="APPID:APIKEY:APISECRET (repeatable)")
 
 
 def _build(args: argparse.Namespace) -> SparkSimulator:
@@ -14,18 +19,11 @@ def _build(args: argparse.Namespace) -> SparkSimulator:
     for item in args.credentials or ["app00001:spark-key:spark-secret"]:
         app_id, api_key, secret = item.split(":", 2)
         creds[api_key] = (app_id, secret)
-    sim = SparkSimulator(credentials=creds)
-    return sim
+    return SparkSimulator(credentials=creds)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m relaygate.simulators.spark")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9005)
-    parser.add_argument("--credential", action="append", dest="credentials",
-                        help="APPID:APIKEY:APISECRET (repeatable)")
-    args = parser.parse_args(argv)
-    serve_forever(_build(args), args.host, args.port, "Spark simulator")
+    run_cli(__package__, 9005, "Spark simulator", _options, _build, argv)
 
 
 if __name__ == "__main__":

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from relaygate.simulators.common.runner import serve_forever
+from relaygate.simulators.common.runner import run_cli
 
 from .simulator import ZhipuSimulator
 
 
-def _build(args: argparse.Namespace) -> ZhipuSimulator:
-    sim = ZhipuSimulator(api_keys=args.keys or ["zhipu-id.zhipu-secret"])
-    return sim
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", action="append", dest="keys", help="accepted <id>.<secret> key (repeatable)")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m relaygate.simulators.zhipu")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9006)
-    parser.add_argument("--key", action="append", dest="keys", help="accepted <id>.<secret> key (repeatable)")
-    args = parser.parse_args(argv)
-    serve_forever(_build(args), args.host, args.port, "Zhipu simulator")
+    run_cli(__package__, 9006, "Zhipu simulator", _options,
+            lambda args: ZhipuSimulator(api_keys=args.keys or ["zhipu-id.zhipu-secret"]), argv)
 
 
 if __name__ == "__main__":
