@@ -28,6 +28,7 @@ from relaygate.providers.anthropic.sse import EventBuffer, data_of
 from relaygate.providers.anthropic.tools import ReplyShape
 from relaygate.providers.anthropic.usage import openai_usage, usage_from_anthropic
 from relaygate.providers.base import UpstreamError, Usage
+from relaygate.providers.openai.chunks import sse_chunk
 
 DONE = b"data: [DONE]\n\n"
 
@@ -175,13 +176,7 @@ class AnthropicStreamRelay:
 
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None,
                usage: dict[str, Any] | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                                 "model": self._model,
-                                 "choices": [] if delta is None else
-                                 [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return sse_chunk(self._id, self._created, self._model, delta, 0, finish, usage)
 
 
 def _valid(text: str) -> bool:

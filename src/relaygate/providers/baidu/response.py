@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from relaygate.providers.base import Usage
+from relaygate.providers.openai.chunks import openai_usage
 from relaygate.providers.openai.usage import usage_from_openai
 
 
@@ -38,11 +39,6 @@ def finish_reason(data: dict[str, Any], called: bool, legacy: bool) -> str:
     if data.get("need_clear_history") is True or reason == "content_filter":
         return "content_filter"
     return "stop"
-
-
-def openai_usage(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
 
 
 def to_openai(data: dict[str, Any], model: str, legacy: bool) -> tuple[dict[str, Any], Usage | None]:

@@ -17,8 +17,9 @@ import orjson
 
 from relaygate.providers.anthropic.sse import EventBuffer, data_of
 from relaygate.providers.baidu.errors import baidu_error, error_code
-from relaygate.providers.baidu.response import finish_reason, openai_usage, tool_call
+from relaygate.providers.baidu.response import finish_reason, tool_call
 from relaygate.providers.base import UpstreamError, Usage
+from relaygate.providers.openai.chunks import openai_usage, sse_chunk
 from relaygate.providers.openai.usage import usage_from_openai
 
 DONE = b"data: [DONE]\n\n"
@@ -111,10 +112,4 @@ class BaiduStreamRelay:
 
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None,
                usage: dict[str, Any] | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                                 "model": self._model,
-                                 "choices": [] if delta is None else
-                                 [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return sse_chunk(self._id, self._created, self._model, delta, 0, finish, usage)

@@ -19,6 +19,7 @@ from relaygate.providers.anthropic.sse import EventBuffer, data_of
 from relaygate.providers.base import UpstreamError, Usage
 from relaygate.providers.gemini.errors import stream_error
 from relaygate.providers.gemini.response import finish_reason, openai_usage, split_parts, tool_call, usage_from_gemini
+from relaygate.providers.openai.chunks import sse_chunk
 
 DONE = b"data: [DONE]\n\n"
 
@@ -128,10 +129,4 @@ class GeminiStreamRelay:
 
     def _chunk(self, delta: dict[str, Any] | None, index: int, finish: str | None = None,
                usage: dict[str, Any] | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                                 "model": self._model,
-                                 "choices": [] if delta is None else
-                                 [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return sse_chunk(self._id, self._created, self._model, delta, index, finish, usage)

@@ -17,6 +17,7 @@ import orjson
 
 from relaygate.providers.baidu.response import call_id
 from relaygate.providers.base import UpstreamError, Usage
+from relaygate.providers.openai.chunks import openai_usage, sse_chunk
 from relaygate.providers.spark.errors import OUTPUT_FILTERED, frame_code, frame_message, spark_error
 
 DONE = b"data: [DONE]\n\n"
@@ -49,11 +50,6 @@ def items_of(frame: dict[str, Any]) -> list[dict[str, Any]]:
 def is_last(frame: dict[str, Any]) -> bool:
     header = frame.get("header") if isinstance(frame.get("header"), dict) else {}
     return header.get("status") == 2 or frame_code(frame) != 0
-
-
-def openai_usage(usage: Usage) -> dict[str, int]:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens}
 
 
 def _call(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -192,10 +188,4 @@ class SparkStreamRelay:
 
     def _chunk(self, delta: dict[str, Any] | None, finish: str | None = None,
                usage: dict[str, Any] | None = None) -> bytes:
-        chunk: dict[str, Any] = {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
-                                 "model": self._model,
-                                 "choices": [] if delta is None else
-                                 [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-        if usage is not None:
-            chunk["usage"] = usage
-        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return sse_chunk(self._id, self._created, self._model, delta, 0, finish, usage)
