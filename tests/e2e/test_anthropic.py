@@ -13,11 +13,9 @@ import openai
 import pytest
 
 from tests.conftest import ANTHROPIC_KEY
+from tests.e2e.streams import WEATHER, read_stream
 from tests.gateway import Gateway, micro, unique_model
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -33,24 +31,6 @@ def claude(gateway: Gateway, anthropic_sim):  # type: ignore[no-untyped-def]
     gateway.price(model, "3.00", "15.00")
     user, key = gateway.funded_key("10.00")
     return gateway, model, user, key, channel
-
-
-def _stream(client: openai.OpenAI, **kwargs):  # type: ignore[no-untyped-def]
-    text, reasoning, finish, usage = "", "", None, None
-    calls: dict[int, dict] = {}
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            finish = choice.finish_reason or finish
-            text += choice.delta.content or ""
-            reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, {"id": None, "name": "", "arguments": ""})
-                slot["id"] = tc.id or slot["id"]
-                if tc.function:
-                    slot["name"] += tc.function.name or ""
-                    slot["arguments"] += tc.function.arguments or ""
-    return text, reasoning, finish, usage, [calls[i] for i in sorted(calls)]
 
 
 def test_text_reply_request_mapping_usage_and_bill(claude, anthropic_sim) -> None:  # type: ignore[no-untyped-def]
@@ -116,9 +96,9 @@ def test_stream_parity_usage_only_when_asked_and_same_cost(claude) -> None:  # t
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "Tell me about relays"}]
     whole = client.chat.completions.create(model=model, messages=messages)
-    text, _, finish, usage, _ = _stream(client, model=model, messages=messages)
+    text, _, finish, usage, _ = read_stream(client, model=model, messages=messages)
     assert text == whole.choices[0].message.content and finish == "stop" and usage is None
-    text, _, _, usage, _ = _stream(client, model=model, messages=messages, stream_options={"include_usage": True})
+    text, _, _, usage, _ = read_stream(client, model=model, messages=messages, stream_options={"include_usage": True})
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
     records = gw.logs(key_id=key["id"])
@@ -156,7 +136,7 @@ def test_tools_parallel_calls_stream_indexes_and_round_trip(claude, anthropic_si
                                 "input_schema": WEATHER["function"]["parameters"]}
     assert sent["tool_choice"] == {"type": "auto"}
     # Claude writes a text block before the tool_use blocks: the tool call indexes must still be 0, 1
-    _, _, finish, _, streamed = _stream(client, model=model, messages=messages, tools=[WEATHER, TIME])
+    _, _, finish, _, streamed = read_stream(client, model=model, messages=messages, tools=[WEATHER, TIME])
     assert finish == "tool_calls"
     assert [(s["id"], s["name"], s["arguments"]) for s in streamed] == \
         [(c.id, c.function.name, c.function.arguments) for c in calls]
@@ -224,7 +204,7 @@ def test_json_schema_and_json_object_are_emulated(claude, anthropic_sim) -> None
     sent = anthropic_sim.requests[-1].json
     assert sent["tool_choice"] == {"type": "tool", "name": "json_response"}
     assert sent["tools"][0]["input_schema"] == schema
-    text, _, finish, _, calls = _stream(client, model=model, messages=messages, response_format=fmt)
+    text, _, finish, _, calls = read_stream(client, model=model, messages=messages, response_format=fmt)
     assert json.loads(text) == json.loads(reply.choices[0].message.content) and finish == "stop" and not calls
     loose = client.chat.completions.create(model=model, messages=messages, response_format={"type": "json_object"})
     assert isinstance(json.loads(loose.choices[0].message.content), dict)
@@ -239,7 +219,7 @@ def test_thinking_is_exposed_as_reasoning_content(claude, anthropic_sim) -> None
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     reasoning = whole.choices[0].message.model_extra["reasoning_content"]
     assert reasoning.startswith("Let me think") and whole.choices[0].message.content
-    text, streamed_reasoning, _, _, _ = _stream(client, model=model, messages=messages, max_tokens=4000,
+    text, streamed_reasoning, _, _, _ = read_stream(client, model=model, messages=messages, max_tokens=4000,
                                                 reasoning_effort="low")
     assert (text, streamed_reasoning) == (whole.choices[0].message.content, reasoning)
 
@@ -257,7 +237,7 @@ def test_cache_tokens_are_reported_and_priced_separately(gateway: Gateway, anthr
     assert anthropic_sim.requests[-1].json["max_tokens"] == 64000
     details = reply.usage.prompt_tokens_details
     assert details.cached_tokens == 20 and details.cache_write_tokens == 10
-    _, _, _, usage, _ = _stream(client, model=model, messages=long, stream_options={"include_usage": True})
+    _, _, _, usage, _ = read_stream(client, model=model, messages=long, stream_options={"include_usage": True})
     assert usage.prompt_tokens == reply.usage.prompt_tokens and usage.prompt_tokens_details.cached_tokens == 20
     for rec in gateway.logs(key_id=key["id"]):
         assert (rec["cache_read_tokens"], rec["cache_write_tokens"]) == (20, 10)

@@ -9,11 +9,8 @@ import openai
 import pytest
 
 from tests.conftest import BAIDU_KEY
+from tests.e2e.streams import WEATHER, read_stream_deltas
 from tests.gateway import Gateway, micro, unique_model
-
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
 def _channel(gw: Gateway, sim, upstream: str = "ernie-bot-4", key: str = BAIDU_KEY, **fields):  # type: ignore[no-untyped-def]
@@ -29,17 +26,6 @@ def ernie(gateway: Gateway, baidu_sim):  # type: ignore[no-untyped-def]
     model, channel = _channel(gateway, baidu_sim)
     user, key = gateway.funded_key("10.00")
     return gateway, model, user, key, channel
-
-
-def _stream(client: openai.OpenAI, **kwargs):  # type: ignore[no-untyped-def]
-    text, finish, usage, calls = "", None, None, []
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            finish = choice.finish_reason or finish
-            text += choice.delta.content or ""
-            calls.extend(choice.delta.tool_calls or [])
-    return text, finish, usage, calls
 
 
 def test_text_reply_request_mapping_usage_and_bill(ernie, baidu_sim) -> None:  # type: ignore[no-untyped-def]
@@ -81,10 +67,11 @@ def test_stream_parity_usage_and_token_reuse(ernie, baidu_sim) -> None:  # type:
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "Tell me about rivers"}]
     whole = client.chat.completions.create(model=model, messages=messages)
-    text, finish, usage, _ = _stream(client, model=model, messages=messages)
+    text, finish, usage, _ = read_stream_deltas(client, model=model, messages=messages)
     assert text == whole.choices[0].message.content and finish == "stop" and usage is None
     assert baidu_sim.requests[-1].json["stream"] is True
-    text, _, usage, _ = _stream(client, model=model, messages=messages, stream_options={"include_usage": True})
+    text, _, usage, _ = read_stream_deltas(client, model=model, messages=messages,
+                                           stream_options={"include_usage": True})
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
     records = gw.logs(key_id=key["id"])
@@ -102,7 +89,7 @@ def test_tool_call_round_trip(ernie, baidu_sim) -> None:  # type: ignore[no-unty
     [call] = whole.choices[0].message.tool_calls
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "example city"}
     assert baidu_sim.requests[-1].json["functions"][0]["name"] == "get_weather"
-    _, finish, _, streamed = _stream(client, model=model, messages=messages, tools=[WEATHER])
+    _, finish, _, streamed = read_stream_deltas(client, model=model, messages=messages, tools=[WEATHER])
     assert finish == "tool_calls" and streamed[0].function.name == "get_weather"
     follow = client.chat.completions.create(model=model, tools=[WEATHER], messages=[
         *messages, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
@@ -121,7 +108,7 @@ def test_truncated_and_filtered_answers(ernie, baidu_sim) -> None:  # type: igno
         .choices[0].finish_reason == "length"
     baidu_sim.knobs.is_truncated = False
     baidu_sim.knobs.need_clear_history = True
-    _, finish, _, _ = _stream(client, model=model, messages=[{"role": "user", "content": "b"}])
+    _, finish, _, _ = read_stream_deltas(client, model=model, messages=[{"role": "user", "content": "b"}])
     assert finish == "content_filter"
 
 
@@ -132,7 +119,7 @@ def test_qps_limit_is_429_and_bad_parameters_400(ernie, baidu_sim, stream: bool)
     baidu_sim.knobs.fail_next = 1
     baidu_sim.knobs.fail_code = 18
     with pytest.raises(openai.RateLimitError) as info:
-        _stream(client, model=model, messages=[{"role": "user", "content": "a"}]) if stream else \
+        read_stream_deltas(client, model=model, messages=[{"role": "user", "content": "a"}]) if stream else \
             client.chat.completions.create(model=model, messages=[{"role": "user", "content": "a"}])
     assert "qps" in info.value.message.lower()
     with pytest.raises(openai.BadRequestError) as bad:

@@ -8,6 +8,7 @@ import openai
 import pytest
 
 from tests.conftest import GEMINI_KEY
+from tests.e2e.streams import read_stream
 from tests.gateway import Gateway, micro, unique_model
 
 WEATHER = {"type": "function", "function": {
@@ -30,24 +31,6 @@ def gemini(gateway: Gateway, gemini_sim):  # type: ignore[no-untyped-def]
     gateway.price(model, "0.30", "2.50")
     user, key = gateway.funded_key("10.00")
     return gateway, model, user, key, channel
-
-
-def _stream(client: openai.OpenAI, **kwargs):  # type: ignore[no-untyped-def]
-    text, reasoning, finish, usage = "", "", None, None
-    calls: dict[int, dict] = {}
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            finish = choice.finish_reason or finish
-            text += choice.delta.content or ""
-            reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
-            for tc in choice.delta.tool_calls or []:
-                slot = calls.setdefault(tc.index, {"id": None, "name": "", "arguments": ""})
-                slot["id"] = tc.id or slot["id"]
-                if tc.function:
-                    slot["name"] += tc.function.name or ""
-                    slot["arguments"] += tc.function.arguments or ""
-    return text, reasoning, finish, usage, [calls[i] for i in sorted(calls)]
 
 
 def test_text_reply_request_mapping_usage_and_bill(gemini, gemini_sim) -> None:  # type: ignore[no-untyped-def]
@@ -80,11 +63,11 @@ def test_stream_parity_usage_and_sse(gemini, gemini_sim) -> None:  # type: ignor
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "Tell me about rivers"}]
     whole = client.chat.completions.create(model=model, messages=messages)
-    text, _, finish, usage, _ = _stream(client, model=model, messages=messages)
+    text, _, finish, usage, _ = read_stream(client, model=model, messages=messages)
     assert text == whole.choices[0].message.content and finish == "stop" and usage is None
     assert gemini_sim.requests[-1].path.endswith(":streamGenerateContent")
     assert gemini_sim.requests[-1].query == {"alt": "sse"}
-    text, _, _, usage, _ = _stream(client, model=model, messages=messages, stream_options={"include_usage": True})
+    text, _, _, usage, _ = read_stream(client, model=model, messages=messages, stream_options={"include_usage": True})
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
     records = gw.logs(key_id=key["id"])
@@ -118,7 +101,7 @@ def test_tools_round_trip_and_streamed_calls(gemini, gemini_sim) -> None:  # typ
     assert decl_weather["parameters"] == {"type": "OBJECT", "required": ["city"], "properties": {
         "city": {"type": "STRING"}, "unit": {"type": "STRING", "nullable": True, "enum": ["c", "f"]}}}
     assert "parameters" not in decl_time  # Gemini refuses OBJECT schemas without properties
-    _, _, finish, _, streamed = _stream(client, model=model, messages=messages, tools=[WEATHER, TIME])
+    _, _, finish, _, streamed = read_stream(client, model=model, messages=messages, tools=[WEATHER, TIME])
     assert finish == "tool_calls"
     assert [(s["name"], s["arguments"]) for s in streamed] == [(c.function.name, c.function.arguments) for c in calls]
     follow = client.chat.completions.create(model=model, tools=[WEATHER, TIME], messages=[
@@ -177,13 +160,13 @@ def test_finish_reasons_length_safety_and_blocked_prompt(gemini, gemini_sim) -> 
         "maxOutputTokens"] == 3
     gemini_sim.knobs.finish_reason = "SAFETY"
     assert client.chat.completions.create(model=model, messages=hi).choices[0].finish_reason == "content_filter"
-    _, _, finish, _, _ = _stream(client, model=model, messages=hi)
+    _, _, finish, _, _ = read_stream(client, model=model, messages=hi)
     assert finish == "content_filter"
     gemini_sim.knobs.finish_reason = None
     gemini_sim.knobs.block_prompt = "PROHIBITED_CONTENT"
     blocked = client.chat.completions.create(model=model, messages=hi)
     assert blocked.choices[0].finish_reason == "content_filter" and not blocked.choices[0].message.content
-    text, _, finish, _, _ = _stream(client, model=model, messages=hi)
+    text, _, finish, _, _ = read_stream(client, model=model, messages=hi)
     assert (text, finish) == ("", "content_filter")
 
 
@@ -196,7 +179,7 @@ def test_thinking_and_several_candidates(gemini, gemini_sim) -> None:  # type: i
                                                                                   "includeThoughts": True}
     reasoning = whole.choices[0].message.model_extra["reasoning_content"]
     assert reasoning.startswith("Thinking it over") and whole.usage.completion_tokens_details.reasoning_tokens > 0
-    text, streamed, _, _, _ = _stream(client, model=model, messages=hi, reasoning_effort="low")
+    text, streamed, _, _, _ = read_stream(client, model=model, messages=hi, reasoning_effort="low")
     assert (text, streamed) == (whole.choices[0].message.content, reasoning)
     two = client.chat.completions.create(model=model, messages=hi, n=2)
     assert [c.index for c in two.choices] == [0, 1] and two.choices[0].message.content != two.choices[1].message.content
@@ -287,11 +270,11 @@ def test_caller_closing_on_the_last_event_is_not_a_cancellation(gemini, gemini_s
     gemini_sim.knobs.stream_error_after = error_after
     client = gw.client(key["key"])
     if error_after is None:
-        text, *_ = _stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
+        text, *_ = read_stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
         assert len(text.split()) == 20
     else:
         with pytest.raises(openai.APIError):
-            _stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
+            read_stream(client, model=model, messages=[{"role": "user", "content": "Rivers"}])
     [rec] = gw.logs(key_id=key["id"])
     want = (200, "ok") if error_after is None else (503, "upstream_error")
     assert (rec["status_code"], rec["outcome"]) == want

@@ -11,11 +11,8 @@ import orjson
 import pytest
 
 from tests.conftest import SPARK_APP, SPARK_KEY
+from tests.e2e.streams import WEATHER, read_stream_deltas
 from tests.gateway import Gateway, micro, unique_model
-
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
 def _channel(gw: Gateway, sim, upstream: str = "spark-v3.5", key: str = SPARK_KEY, **fields):  # type: ignore[no-untyped-def]
@@ -30,17 +27,6 @@ def spark(gateway: Gateway, spark_sim):  # type: ignore[no-untyped-def]
     model, channel = _channel(gateway, spark_sim)
     user, key = gateway.funded_key("10.00")
     return gateway, model, user, key, channel
-
-
-def _stream(client: openai.OpenAI, **kwargs):  # type: ignore[no-untyped-def]
-    text, finish, usage, calls = "", None, None, []
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            finish = choice.finish_reason or finish
-            text += choice.delta.content or ""
-            calls.extend(choice.delta.tool_calls or [])
-    return text, finish, usage, calls
 
 
 def _wait(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
@@ -100,9 +86,10 @@ def test_stream_parity_usage_one_socket_each(spark, spark_sim) -> None:  # type:
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "Tell me about lanterns"}]
     whole = client.chat.completions.create(model=model, messages=messages)
-    text, finish, usage, _ = _stream(client, model=model, messages=messages)
+    text, finish, usage, _ = read_stream_deltas(client, model=model, messages=messages)
     assert text == whole.choices[0].message.content and finish == "stop" and usage is None
-    text, _, usage, _ = _stream(client, model=model, messages=messages, stream_options={"include_usage": True})
+    text, _, usage, _ = read_stream_deltas(client, model=model, messages=messages,
+                                           stream_options={"include_usage": True})
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
     assert len(spark_sim.sessions) == 3 and all(s["closed_by"] == "server" for s in spark_sim.sessions)
@@ -128,7 +115,7 @@ def test_function_call_where_supported(spark, spark_sim, gateway: Gateway) -> No
     [call] = whole.choices[0].message.tool_calls
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "example city"}
     assert spark_sim.sessions[-1]["frame"]["payload"]["functions"]["text"][0]["name"] == "get_weather"
-    _, finish, _, streamed = _stream(client, model=model, messages=messages, tools=[WEATHER])
+    _, finish, _, streamed = read_stream_deltas(client, model=model, messages=messages, tools=[WEATHER])
     assert finish == "tool_calls" and streamed[0].function.name == "get_weather"
     lite, _ = _channel(gateway, spark_sim, "spark-v1.5")
     with pytest.raises(openai.BadRequestError) as info:
@@ -161,7 +148,7 @@ def test_output_moderation_ends_with_content_filter(spark, spark_sim, stream: bo
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "something"}]
     if stream:
-        text, finish, _, _ = _stream(client, model=model, messages=messages)
+        text, finish, _, _ = read_stream_deltas(client, model=model, messages=messages)
     else:
         reply = client.chat.completions.create(model=model, messages=messages)
         text, finish = reply.choices[0].message.content, reply.choices[0].finish_reason
@@ -181,7 +168,7 @@ def test_wrong_secret_and_clock_skew_are_clear_errors(gateway: Gateway, spark_si
     good, _ = _channel(gateway, spark_sim)
     spark_sim.knobs.clock_offset_s = 900  # the upstream sees our date 15 minutes in the past
     with pytest.raises(openai.InternalServerError):
-        _stream(client, model=good, messages=[{"role": "user", "content": "x"}])
+        read_stream_deltas(client, model=good, messages=[{"role": "user", "content": "x"}])
     assert spark_sim.handshakes_refused == 2 and not spark_sim.sessions  # refused before any upgrade
     spark_sim.knobs.clock_offset_s = 120  # within the allowed skew
     assert client.chat.completions.create(model=good, messages=[{"role": "user", "content": "x"}]).choices
@@ -224,7 +211,7 @@ def test_server_drop_mid_stream_and_before_the_answer(spark, spark_sim, gateway:
     client = gw.client(key["key"])
     spark_sim.knobs.stream_cut_after = 3
     with pytest.raises(openai.APIError) as info:
-        _stream(client, model=model, messages=[{"role": "user", "content": "x"}])
+        read_stream_deltas(client, model=model, messages=[{"role": "user", "content": "x"}])
     assert "incomplete" in str(info.value.message)
     rec = gw.logs(key_id=key["id"])[0]
     assert rec["status_code"] == 502 and rec["completion_tokens"] > 0 and micro(rec["cost"]) > 0

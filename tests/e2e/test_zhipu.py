@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from tests.conftest import ZHIPU_KEY
+from tests.e2e.streams import read_stream_deltas
 from tests.gateway import Gateway, micro, unique_model
 
 
@@ -22,16 +23,6 @@ def glm(gateway: Gateway, zhipu_sim):  # type: ignore[no-untyped-def]
     model, channel = _channel(gateway, zhipu_sim)
     user, key = gateway.funded_key("10.00")
     return gateway, model, user, key, channel
-
-
-def _stream(client: openai.OpenAI, **kwargs):  # type: ignore[no-untyped-def]
-    text, finish, usage = "", None, None
-    for chunk in client.chat.completions.create(stream=True, **kwargs):
-        usage = chunk.usage or usage
-        for choice in chunk.choices:
-            finish = choice.finish_reason or finish
-            text += choice.delta.content or ""
-    return text, finish, usage
 
 
 def test_jwt_auth_cached_usage_and_bill(glm, zhipu_sim) -> None:  # type: ignore[no-untyped-def]
@@ -57,9 +48,10 @@ def test_stream_parity_and_usage(glm, zhipu_sim) -> None:  # type: ignore[no-unt
     client = gw.client(key["key"])
     messages = [{"role": "user", "content": "Tell me about meadows"}]
     whole = client.chat.completions.create(model=model, messages=messages)
-    text, finish, usage = _stream(client, model=model, messages=messages)
+    text, finish, usage, _ = read_stream_deltas(client, model=model, messages=messages)
     assert text == whole.choices[0].message.content and finish == "stop" and usage is None
-    text, _, usage = _stream(client, model=model, messages=messages, stream_options={"include_usage": True})
+    text, _, usage, _ = read_stream_deltas(client, model=model, messages=messages,
+                                           stream_options={"include_usage": True})
     assert text == whole.choices[0].message.content
     assert (usage.prompt_tokens, usage.completion_tokens) == (whole.usage.prompt_tokens, whole.usage.completion_tokens)
     assert len({r["cost"] for r in gw.logs(key_id=key["id"])}) == 1
@@ -74,7 +66,7 @@ def test_sensitive_is_content_filter_and_glm45_without_object(gateway: Gateway, 
     zhipu_sim.knobs.sensitive = True
     assert client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}]) \
         .choices[0].finish_reason == "content_filter"
-    assert _stream(client, model=model, messages=[{"role": "user", "content": "x"}])[1] == "content_filter"
+    assert read_stream_deltas(client, model=model, messages=[{"role": "user", "content": "x"}])[1] == "content_filter"
 
 
 def test_auth_failures_are_clear_errors(gateway: Gateway, zhipu_sim) -> None:  # type: ignore[no-untyped-def]
