@@ -26,8 +26,8 @@ from relaygate.relay.media_inline import canonical_name, inline_images
 from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.router import candidates
 from relaygate.relay.streaming import relay_stream
+from relaygate.relay.upstream import no_answer, timeout_for
 from relaygate.relay.upstream import send as send_upstream
-from relaygate.relay.upstream import timeout_for
 from relaygate.state.snapshot import ChannelInfo
 
 if TYPE_CHECKING:
@@ -168,14 +168,9 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
     except UpstreamFailure as exc:  # the transport classified it (e.g. the channel's credentials)
         ctx.upstream_done()
         return exc.error
-    except TimeoutError:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         ctx.upstream_done()
-        return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
-                             retryable=True, channel_fault=True)
-    except (aiohttp.ClientError, OSError) as exc:
-        ctx.upstream_done()
-        return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
-                             "upstream_unreachable", retryable=True, channel_fault=True)
+        return no_answer(exc)
     try:
         if resp.status >= 300:
             body = await _read_quietly(resp)

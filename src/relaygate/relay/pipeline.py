@@ -39,8 +39,8 @@ from relaygate.relay.multipart import Form, read_form
 from relaygate.relay.piping import ResponseAborted, broken, pipe
 from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.router import candidates
+from relaygate.relay.upstream import no_answer, timeout_for
 from relaygate.relay.upstream import send as send_upstream
-from relaygate.relay.upstream import timeout_for
 from relaygate.relay.validate import parse_json_object
 from relaygate.state.snapshot import ChannelInfo, PriceInfo
 
@@ -309,14 +309,9 @@ async def open_upstream(relay: Relay, ctx: RequestContext, ch: ChannelInfo, meth
     try:
         resp = await send_upstream(relay.client, method, url, data=data, headers=headers, params=params,
                                    timeout=timeout_for(relay.rt.settings, ch.timeout_s, stream))
-    except TimeoutError:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         ctx.upstream_done()
-        return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
-                             retryable=True, channel_fault=True)
-    except (aiohttp.ClientError, OSError) as exc:
-        ctx.upstream_done()
-        return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
-                             "upstream_unreachable", retryable=True, channel_fault=True)
+        return no_answer(exc)
     if resp.status < 300:
         return resp
     try:

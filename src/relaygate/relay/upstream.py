@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 
 from relaygate.config import Settings
+from relaygate.providers.base import UpstreamError
 
 
 def make_client(settings: Settings) -> aiohttp.ClientSession:
@@ -56,3 +57,13 @@ async def send(client: aiohttp.ClientSession, method: str, url: str, data: Any =
         if isinstance(exc, aiohttp.ClientConnectorError) or not isinstance(data, bytes | bytearray | str | None):
             raise
         return await client.request(method, url, data=data, **kwargs)
+
+
+def no_answer(exc: BaseException) -> UpstreamError:
+    """An upstream call that failed before any answer: a timeout (504) or no connection (502); the
+    next channel may do better."""
+    if isinstance(exc, TimeoutError):
+        return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
+                             retryable=True, channel_fault=True)
+    return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
+                         "upstream_unreachable", retryable=True, channel_fault=True)

@@ -30,7 +30,7 @@ from relaygate.providers.registry import CHANNEL_TYPES, adapter_for
 from relaygate.relay import pipeline
 from relaygate.relay.endpoints import image_files
 from relaygate.relay.pipeline import Call, CallContext, Endpoint, Rid, json_answer
-from relaygate.relay.upstream import timeout_for
+from relaygate.relay.upstream import no_answer, timeout_for
 from relaygate.state.snapshot import ChannelInfo, PriceInfo
 
 if TYPE_CHECKING:
@@ -142,12 +142,8 @@ async def generate_sd(relay: Relay, ctx: CallContext, call: Call, ch: ChannelInf
                                                timeout_for(relay.rt.settings, ch.timeout_s, False))
     except UpstreamFailure as exc:
         return exc.error
-    except TimeoutError:
-        return UpstreamError(504, "The upstream did not answer in time.", "upstream_error", "upstream_timeout",
-                             retryable=True, channel_fault=True)
-    except (aiohttp.ClientError, OSError) as exc:
-        return UpstreamError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_error",
-                             "upstream_unreachable", retryable=True, channel_fault=True)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return no_answer(exc)
     finally:
         ctx.upstream_done()
     images = images[:req.n]
