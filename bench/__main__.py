@@ -23,7 +23,8 @@ def parse(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
     p.add_argument("--quick", action="store_true", help="2 s cells, 1 round, short warm-up (development)")
     p.add_argument("--duration", type=float, help="seconds per cell (default 10)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
-    p.add_argument("--targets", help="comma list: relaygate-1w, relaygate-2w, litellm, portkey (direct always)")
+    p.add_argument("--targets", help="comma list: relaygate-1w, relaygate-2w, litellm, portkey (direct always); "
+                   "relaygate-1w-aiohttp (or -2w-) measures the gateway with RELAYGATE_UPSTREAM_CLIENT=aiohttp")
     p.add_argument("--concurrency", help="comma list (default 1,64)")
     p.add_argument("--ttfb-count", type=int, help="sequential streams per round for TTFB (default 200)")
     p.add_argument("--upstream-procs", type=int, default=1, help="fake upstream processes (default 1)")

@@ -105,12 +105,13 @@ async def drive_and_kill(url: str, key: str, pid: int, concurrency: int, kill_af
 
 
 def measure(workdir: Path, journal: bool, flush_interval_s: float = 0.5, load_s: float = 3.0,
-            concurrency: int = 32, sims: Sims | None = None) -> KillResult:
+            concurrency: int = 32, sims: Sims | None = None, flush_batch: int = 2000) -> KillResult:
     """One kill: fresh data folder, load, SIGKILL, restart on the same folder, compare."""
     own_sims = sims is None
     sims = sims or Sims(workdir, {"ok": {}})
     data_dir = workdir / f"gateway-journal-{'on' if journal else 'off'}-{time.monotonic_ns()}"
-    gw = Gateway(data_dir, "", usage_flush_interval_s=flush_interval_s, usage_journal=int(journal))
+    gw = Gateway(data_dir, "", usage_flush_interval_s=flush_interval_s, usage_flush_batch=flush_batch,
+                 usage_journal=int(journal))
     try:
         gw.start(timeout=60)
         gw.channel(sims.urls["ok"], [MODEL], keys=[SIM_KEY])

@@ -192,11 +192,13 @@ class Relaygate(Target):
 
     REDIS_DB = 13  # dedicated to the benchmark; flushed before each start
 
-    def __init__(self, workdir: Path, upstream: Upstream, workers: int) -> None:
+    def __init__(self, workdir: Path, upstream: Upstream, workers: int, client: str = "h1") -> None:
         super().__init__(workdir, upstream)
         self.workers = workers
-        self.name = f"relaygate-{workers}w"
-        self.title = f"relaygate, {workers} worker{'s' if workers > 1 else ''}"
+        self.client = client  # RELAYGATE_UPSTREAM_CLIENT: the default, or aiohttp to measure the choice
+        suffix = "" if client == "h1" else f"-{client}"
+        self.name = f"relaygate-{workers}w{suffix}"
+        self.title = f"relaygate, {workers} worker{'s' if workers > 1 else ''}{f', {client} client' if suffix else ''}"
         self.user_id = 0
         self.key = ""
         self.redis_pid: int | None = None
@@ -217,7 +219,7 @@ class Relaygate(Target):
         self.data_dir.mkdir(parents=True)
         env = {**os.environ, "RELAYGATE_ADMIN_KEY": ADMIN_KEY, "RELAYGATE_DATA_DIR": str(self.data_dir),
                "RELAYGATE_PORT": str(port), "RELAYGATE_WORKERS": str(self.workers),
-               "RELAYGATE_LOG_LEVEL": "warning"}
+               "RELAYGATE_LOG_LEVEL": "warning", "RELAYGATE_UPSTREAM_CLIENT": self.client}
         if self.workers > 1:
             redis_url = f"redis://127.0.0.1:6379/{self.REDIS_DB}"
             self._flush_redis()
@@ -432,4 +434,9 @@ def make_targets(workdir: Path, upstream: Upstream, only: set[str] | None) -> li
     relaygates = [Relaygate(workdir, upstream, 1)] + ([Relaygate(workdir, upstream, per_core)] if per_core > 1 else [])
     all_targets: list[Target] = [Direct(workdir, upstream), *relaygates, LiteLLM(workdir, upstream),
                                  Portkey(workdir, upstream)]
-    return [t for t in all_targets if only is None or t.name in only or t.name == "direct"]
+    chosen = [t for t in all_targets if only is None or t.name in only or t.name == "direct"]
+    # The HTTP client the gateway did not choose, measured only when named (bench/CHOICES.md).
+    for name in sorted(only or ()):
+        if name.startswith("relaygate-") and name.endswith("w-aiohttp"):
+            chosen.append(Relaygate(workdir, upstream, int(name[len("relaygate-"):-len("w-aiohttp")]), "aiohttp"))
+    return chosen

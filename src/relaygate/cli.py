@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         print("relaygate: --workers > 1 needs --redis-url (RELAYGATE_REDIS_URL): balances and rate limits "
               "must be shared between processes.", file=sys.stderr)
         return 2
+    if settings.upstream_client not in ("h1", "aiohttp"):
+        print(f"relaygate: RELAYGATE_UPSTREAM_CLIENT must be h1 or aiohttp, not {settings.upstream_client!r}.",
+              file=sys.stderr)
+        return 2
     return serve(settings)
 
 

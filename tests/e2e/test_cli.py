@@ -99,3 +99,9 @@ def test_several_workers_without_redis_are_refused_with_a_reason(tmp_path: Path)
     result = subprocess.run([*BIN, "serve", "--workers", "2", "--data-dir", str(tmp_path)], env=_env(),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--redis-url" in result.stderr
+
+
+def test_an_unknown_upstream_client_is_refused_with_a_reason(tmp_path: Path) -> None:
+    result = subprocess.run([*BIN, "serve", "--data-dir", str(tmp_path)], env=_env(RELAYGATE_UPSTREAM_CLIENT="httpx"),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "RELAYGATE_UPSTREAM_CLIENT must be h1 or aiohttp" in result.stderr

@@ -7,6 +7,7 @@ what was not delivered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -53,16 +54,30 @@ def call(gw: Gateway, key: str, model: str, stream: bool) -> Outcome:
     return Outcome(200, text, done, error)
 
 
+@pytest.fixture(scope="module")
+def aiohttp_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    gw = Gateway(tmp_path_factory.mktemp("gateway-aiohttp"), upstream_client="aiohttp").start()
+    yield gw
+    assert gw.stop() == 0, gw.log()
+
+
+@pytest.fixture(params=["h1", "aiohttp"])
+def gw(request: pytest.FixtureRequest, gateway: Gateway) -> Gateway:
+    """Every fault through both HTTP clients a chat call can go out on (RELAYGATE_UPSTREAM_CLIENT):
+    the default on the session's gateway, aiohttp on a gateway of this module (SQLite)."""
+    return gateway if request.param == "h1" else request.getfixturevalue("aiohttp_gateway")
+
+
 @pytest.fixture()
-def pair(gateway: Gateway, sim, sim2):  # type: ignore[no-untyped-def]
+def pair(gw: Gateway, sim, sim2):  # type: ignore[no-untyped-def]
     """Returns a function building one or two channels for a fresh model, and a funded key."""
     def build(channels: int, first_url: str | None = None, timeout_s: float | None = None):  # type: ignore[no-untyped-def]
         model = unique_model()
-        gateway.channel(first_url or sim.base_url, [model], priority=10, timeout_s=timeout_s)
+        gw.channel(first_url or sim.base_url, [model], priority=10, timeout_s=timeout_s)
         if channels == 2:
-            gateway.channel(sim2.base_url, [model], priority=0)
-        gateway.price(model, "1.00", "2.00")
-        user, key = gateway.funded_key("10.00")
+            gw.channel(sim2.base_url, [model], priority=0)
+        gw.price(model, "1.00", "2.00")
+        user, key = gw.funded_key("10.00")
         return model, user, key
     return build
 
@@ -84,10 +99,10 @@ MODES = [pytest.param(s, n, id=f"{'stream' if s else 'whole'}-{n}ch") for s in (
 
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
-def test_connection_refused(gateway: Gateway, pair, sim2, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_connection_refused(gw: Gateway, pair, sim2, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels, first_url=f"http://127.0.0.1:{free_port()}/v1")
-    out = call(gateway, key["key"], model, stream)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, stream)
+    rec = single_record(gw, user, key)
     if channels == 2:
         assert out.status == 200 and out.text and out.done and rec["tries"] == 2 and micro(rec["cost"]) > 0
     else:
@@ -95,11 +110,11 @@ def test_connection_refused(gateway: Gateway, pair, sim2, stream: bool, channels
 
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
-def test_timeout_before_first_byte(gateway: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_before_first_byte(gw: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels, timeout_s=0.5)
     sim.knobs.hang = True
-    out = call(gateway, key["key"], model, stream)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, stream)
+    rec = single_record(gw, user, key)
     if channels == 2:
         assert out.status == 200 and out.done and out.text
     else:
@@ -107,11 +122,11 @@ def test_timeout_before_first_byte(gateway: Gateway, pair, sim, stream: bool, ch
 
 
 @pytest.mark.parametrize("channels", [1, 2])
-def test_connection_reset_after_some_chunks(gateway: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_connection_reset_after_some_chunks(gw: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels)
     sim.knobs.stream_cut_after = 5
-    out = call(gateway, key["key"], model, True)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, True)
+    rec = single_record(gw, user, key)
     # bytes already reached the caller, so no failover: a clear error event ends the stream
     assert out.status == 200 and not out.done and out.error["code"] == "stream_incomplete"
     assert len(out.text.split()) == 5
@@ -120,39 +135,39 @@ def test_connection_reset_after_some_chunks(gateway: Gateway, pair, sim, channel
 
 
 @pytest.mark.parametrize("channels", [1, 2])
-def test_error_event_mid_stream(gateway: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_error_event_mid_stream(gw: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels)
     sim.knobs.stream_error_after = 3
-    out = call(gateway, key["key"], model, True)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, True)
+    rec = single_record(gw, user, key)
     assert out.status == 200 and not out.done and out.error is not None
     assert len(out.text.split()) == 3 and rec["outcome"] == "upstream_error"
     assert 0 < rec["completion_tokens"] <= 6
 
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
-def test_5xx_burst(gateway: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_burst(gw: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, _user, key = pair(channels)
     sim.knobs.fail_next = 2
     sim.knobs.fail_status = 502
-    first = call(gateway, key["key"], model, stream)
+    first = call(gw, key["key"], model, stream)
     if channels == 2:
         assert first.status == 200 and first.done
     else:
         assert first.status == 502 and first.error is not None
-    assert channel_failures(gateway, model) >= 1
-    records = gateway.logs(key_id=key["id"])
+    assert channel_failures(gw, model) >= 1
+    records = gw.logs(key_id=key["id"])
     assert len(records) == 1
 
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
-def test_429_with_retry_after(gateway: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_429_with_retry_after(gw: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels)
     sim.knobs.fail_next = 5
     sim.knobs.fail_status = 429
     sim.knobs.retry_after = 3
-    out = call(gateway, key["key"], model, stream)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, stream)
+    rec = single_record(gw, user, key)
     if channels == 2:
         assert out.status == 200 and out.done and micro(rec["cost"]) > 0
     else:
@@ -160,11 +175,11 @@ def test_429_with_retry_after(gateway: Gateway, pair, sim, stream: bool, channel
 
 
 @pytest.mark.parametrize(("stream", "channels"), MODES)
-def test_malformed_json(gateway: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_json(gw: Gateway, pair, sim, stream: bool, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels)
     sim.knobs.malformed_json = True
-    out = call(gateway, key["key"], model, stream)  # call() parses every event: garbage would raise
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, stream)  # call() parses every event: garbage would raise
+    rec = single_record(gw, user, key)
     if stream:
         assert out.status == 200 and out.done and out.text and micro(rec["cost"]) > 0
     elif channels == 2:
@@ -174,11 +189,11 @@ def test_malformed_json(gateway: Gateway, pair, sim, stream: bool, channels: int
 
 
 @pytest.mark.parametrize("channels", [1, 2])
-def test_trickle_slower_than_the_idle_timeout(gateway: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
+def test_trickle_slower_than_the_idle_timeout(gw: Gateway, pair, sim, channels: int) -> None:  # type: ignore[no-untyped-def]
     model, user, key = pair(channels, timeout_s=0.4)
     sim.knobs.trickle_ms = 1000
-    out = call(gateway, key["key"], model, True)
-    rec = single_record(gateway, user, key)
+    out = call(gw, key["key"], model, True)
+    rec = single_record(gw, user, key)
     assert out.status == 200
     if out.done:  # only possible if the first chunk came before the idle limit and failover served it
         assert channels == 2

@@ -4,10 +4,11 @@ An adapter knows one wire protocol and nothing about keys, quotas or the databas
 the upstream request from the canonical (OpenAI-shaped) chat request, turns the upstream's
 answer into canonical bytes plus usage, and classifies upstream errors.
 
-Most protocols are one HTTP request built synchronously and sent with the pooled aiohttp
-client. A protocol that needs more (an async credential step first, or a WebSocket instead of
-HTTP) registers a :class:`Transport` for its channel type: the pipeline then asks it, instead of
-the pooled client, to perform the call, and treats what it returns like the HTTP response.
+Most protocols are one HTTP request built synchronously and sent with the relay's pooled
+HTTP/1.1 client (relay/h1client.py). A protocol that needs more (an async credential step first,
+or a WebSocket instead of HTTP) registers a :class:`Transport` for its channel type: the pipeline
+then asks it, instead of the pooled client, to perform the call (with the shared aiohttp session),
+and treats what it returns like the HTTP response.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class ByteStream(Protocol):
 
 
 class UpstreamResponse(Protocol):
-    """The part of ``aiohttp.ClientResponse`` the pipeline reads; a transport returns one of these.
+    """The part of an HTTP response the pipeline reads (``H1Response``, ``aiohttp.ClientResponse``);
+    a transport returns one of these.
 
     ``status`` >= 300 means an error whose body ``read()`` returns for ``parse_error``. Otherwise
     ``read()`` is the whole answer for ``parse_chat`` and ``content.iter_any()`` yields the stream

@@ -17,17 +17,17 @@ from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Receive, Scope, Send, read_body, send_bytes
 from relaygate.billing.estimate import default_output_limit, estimate_prompt_tokens, requested_output_tokens
 from relaygate.billing.pricing import prompt_characters, worst_case_cost
-from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure
+from relaygate.providers.base import ChatRequest, UpstreamError, UpstreamFailure, UpstreamResponse
 from relaygate.providers.registry import media_inliner, transport_for
 from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
+from relaygate.relay.h1client import H1Response
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 from relaygate.relay.media_inline import canonical_name, inline_images
 from relaygate.relay.ratelimit import with_headers
 from relaygate.relay.router import candidates
 from relaygate.relay.streaming import relay_stream
 from relaygate.relay.upstream import no_answer, timeout_for
-from relaygate.relay.upstream import send as send_upstream
 from relaygate.state.snapshot import ChannelInfo
 
 if TYPE_CHECKING:
@@ -161,8 +161,7 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
     ctx.upstream_started = time.perf_counter()
     try:
         if transport is None:
-            resp = await send_upstream(relay.client, up.method, up.url, data=up.body, headers=up.headers,
-                                       timeout=timeout)
+            resp = await relay.send_chat(up, timeout)
         else:
             resp = await transport.send(relay.client, ch, key, up, req, timeout)
     except UpstreamFailure as exc:  # the transport classified it (e.g. the channel's credentials)
@@ -202,7 +201,7 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
             await resp.aclose()  # e.g. a WebSocket's closing handshake
 
 
-async def _read_quietly(resp: aiohttp.ClientResponse) -> bytes:
+async def _read_quietly(resp: H1Response | aiohttp.ClientResponse | UpstreamResponse) -> bytes:
     try:
         return await asyncio.wait_for(resp.read(), 10.0)
     except (TimeoutError, aiohttp.ClientError, OSError):

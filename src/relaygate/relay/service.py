@@ -15,14 +15,16 @@ import orjson
 
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Send, send_bytes
-from relaygate.providers.base import ChatRequest, UpstreamFailure
+from relaygate.providers.base import ChatRequest, UpstreamFailure, UpstreamRequest
 from relaygate.providers.registry import adapter_for, transport_for
 from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
+from relaygate.relay.h1client import H1Pool, H1Response
 from relaygate.relay.health import ChannelHealth
 from relaygate.relay.media_fetch import MediaFetcher
 from relaygate.relay.metrics import Metrics, process_sample
 from relaygate.relay.upstream import make_client, timeout_for
+from relaygate.relay.upstream import send as send_upstream
 from relaygate.state.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -37,6 +39,8 @@ class Relay:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.client = make_client(runtime.settings)
+        self.h1 = H1Pool()  # the chat hot path's own lean client (relay/h1client.py)
+        self.lean = runtime.settings.upstream_client != "aiohttp"  # the CLI refuses other values
         self.media = MediaFetcher.from_settings(runtime.settings)  # image URLs for inline-only upstreams
         self.health = ChannelHealth(runtime)
         self.authenticate = Authenticator(runtime.settings)
@@ -69,7 +73,15 @@ class Relay:
 
     async def close(self) -> None:
         await self.client.close()
+        await self.h1.close()
         await self.media.close()
+
+    async def send_chat(self, up: UpstreamRequest,
+                        limits: aiohttp.ClientTimeout) -> H1Response | aiohttp.ClientResponse:
+        """A chat call over the pooled client the settings chose; the caller releases the response."""
+        if self.lean:
+            return await self.h1.request(up.method, up.url, up.body, up.headers, limits)
+        return await send_upstream(self.client, up.method, up.url, data=up.body, headers=up.headers, timeout=limits)
 
     async def send_error(self, send: Send, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
         extra = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
@@ -169,10 +181,12 @@ class Relay:
         try:
             up = adapter.build_chat(ch, key, req)
             if transport is None:
-                async with self.client.request(up.method, up.url, data=up.body, headers=up.headers,
-                                               timeout=timeout) as resp:
+                resp = await self.send_chat(up, timeout)
+                try:
                     raw = await resp.read()
                     status = resp.status
+                finally:
+                    resp.release()
             else:
                 answer = await transport.send(self.client, ch, key, up, req, timeout)
                 try:

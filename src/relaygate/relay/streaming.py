@@ -21,6 +21,7 @@ from relaygate.api.http import SSE_HEADERS, Receive, Send
 from relaygate.billing.tokens import count_tokens
 from relaygate.providers.base import ChatAdapter, ChatRequest, StreamRelay, UpstreamError, UpstreamResponse
 from relaygate.relay.context import RequestContext
+from relaygate.relay.h1client import H1Response
 from relaygate.relay.inbound import OPENAI_CHAT, InboundProtocol
 from relaygate.relay.piping import watch_disconnect
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from relaygate.relay.service import Relay
 
 
-async def relay_stream(relay: Relay, ctx: RequestContext, resp: aiohttp.ClientResponse | UpstreamResponse,
+async def relay_stream(relay: Relay, ctx: RequestContext, resp: H1Response | aiohttp.ClientResponse | UpstreamResponse,
                        adapter: ChatAdapter, req: ChatRequest, receive: Receive, send: Send, rid: tuple[bytes, bytes],
                        inbound: InboundProtocol = OPENAI_CHAT) -> UpstreamError | None:
     stream = adapter.stream_relay(req)
