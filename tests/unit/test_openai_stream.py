@@ -105,3 +105,21 @@ def test_a_truncated_json_event_alone_in_a_read_is_dropped() -> None:
     relay = OpenAIStreamRelay(strip_usage=False)
     assert relay.feed(b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"cont\n\n') == b""
     assert relay.feed(chunk("ok")) == chunk("ok") and relay.dropped == 1
+
+
+def test_a_malformed_event_ahead_of_the_usage_chunk_in_one_read_is_still_dropped() -> None:
+    # Under load one read holds many events; plain ones ahead of the usage chunk pass unparsed,
+    # but only when they are all whole JSON events.
+    relay = OpenAIStreamRelay(strip_usage=True)
+    out = relay.feed(chunk("a") + b"data: not json\n\n" + chunk("b") + chunk(usage=USAGE, choices=False)
+                     + b"data: [DONE]\n\n")
+    assert out == chunk("a", null_usage=False) + chunk("b", null_usage=False) + b"data: [DONE]\n\n"
+    assert relay.dropped == 1 and relay.done and relay.usage is not None and relay.usage.prompt_tokens == 5
+
+
+def test_many_content_chunks_then_usage_and_done_in_one_read() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    block = b"".join(chunk(f"w{i}") for i in range(40)) + chunk(usage=USAGE, choices=False) + b"data: [DONE]\n\n"
+    assert relay.feed(block) == block
+    assert relay.done and relay.usage is not None and relay.usage.completion_tokens == 2
+    assert relay.completion_text() == "".join(f"w{i}" for i in range(40))

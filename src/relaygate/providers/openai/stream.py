@@ -14,7 +14,7 @@ from relaygate.providers.openai.usage import usage_from_openai
 
 _DONE = b"data: [DONE]"
 _ERROR = b'data: {"error"'
-_USAGE_MARKS = (b'"usage":{', b'"usage": {')
+_USAGE, _USAGE_SPACED = b'"usage":{', b'"usage": {'
 _NULL_USAGE = b',"usage":null'
 
 
@@ -40,8 +40,14 @@ class OpenAIStreamRelay:
             self._rest = data
             return b""
         complete, self._rest = data[: cut + 2], data[cut + 2 :]
-        if (_DONE in complete or _ERROR in complete or any(m in complete for m in _USAGE_MARKS)
-                or not _plain_json_events(complete)):
+        start = _first_marked(complete)
+        if start >= 0:  # under load one read holds many events: only those from the first marked one
+            head = complete[:start]  # are looked at, the plain content chunks before it pass as they are
+            if head and _plain_json_events(head):
+                complete = head + self._inspect(complete[start:])
+            else:
+                complete = self._inspect(complete)
+        elif not _plain_json_events(complete):
             complete = self._inspect(complete)
         if self.strip_usage and _NULL_USAGE in complete:
             complete = complete.replace(_NULL_USAGE, b"")
@@ -58,7 +64,7 @@ class OpenAIStreamRelay:
             if payload == b"[DONE]":
                 self.done = True
             elif payload is not None and payload[:1] == b"{":
-                if payload[-1:] != b"}" or b'"error"' in payload or any(m in payload for m in _USAGE_MARKS):
+                if payload[-1:] != b"}" or b'"error"' in payload or _USAGE in payload or _USAGE_SPACED in payload:
                     event = self._json_event(event, payload)  # plain content chunks pass unparsed
             elif payload is not None:
                 self.dropped += 1  # not JSON: it would break the caller's SSE parser
@@ -122,6 +128,19 @@ def collect_delta(delta: dict, parts: list[str]) -> None:
     if isinstance(fn, dict):
         parts.append(str(fn.get("name") or ""))
         parts.append(str(fn.get("arguments") or ""))
+
+
+def _first_marked(block: bytes) -> int:
+    """Where the first event that may carry usage, an error or the terminator starts; -1 if none does."""
+    first = -1
+    for mark in (_DONE, _ERROR, _USAGE, _USAGE_SPACED):
+        at = block.find(mark)
+        if at >= 0 and (first < 0 or at < first):
+            first = at
+    if first < 0:
+        return -1
+    boundary = block.rfind(b"\n\n", 0, first)
+    return boundary + 2 if boundary >= 0 else 0
 
 
 def _plain_json_events(block: bytes) -> bool:
