@@ -320,6 +320,8 @@ def render(run: Run, command: str) -> str:
         "- relaygate runs as users run it: a channel to the upstream, a price (input 10.00 / output 30.00 per 1M "
         "tokens), a funded user and a real key created through the management API; usage recording on; SQLite in "
         "a fresh data dir; the multi-worker run with Redis (db 13, flushed).",
+        "- Why uvicorn and the gateway's own upstream client, with the figures that decided it: "
+        "[CHOICES.md](CHOICES.md).",
         "",
     ]
     loads = sorted(c.cpu_others_s / c.duration_s for c in run.cells if c.duration_s)

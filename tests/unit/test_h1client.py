@@ -311,3 +311,22 @@ async def test_a_refused_connection_is_an_os_error(pool: H1Pool) -> None:
         port = s.getsockname()[1]
     with pytest.raises(OSError):
         await pool.request("POST", f"http://127.0.0.1:{port}/", b"")
+
+
+async def test_a_connection_left_idle_under_a_busy_one_is_closed_when_it_expires(serve) -> None:  # type: ignore[no-untyped-def]
+    pool = H1Pool(keepalive_s=0.2)
+    srv = await serve(keep_alive)
+    first, second = await asyncio.gather(pool.request("POST", srv.url, b""), pool.request("POST", srv.url, b""))
+    for resp in (first, second):
+        await resp.read()
+        resp.release()
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.5
+    while loop.time() < until:  # sequential requests: always the connection on top of the pool
+        resp = await pool.request("POST", srv.url, b"")
+        await resp.read()
+        resp.release()
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(srv.closed.wait(), 2)  # the one below expired and was closed
+    assert srv.connections == 2
+    await pool.close()

@@ -436,8 +436,14 @@ class H1Pool:
         return None
 
     def _put(self, conn: _Connection) -> None:
-        conn.idle_since = time.monotonic()
-        conn.origin.idle.append(conn)
+        now = conn.idle_since = time.monotonic()
+        idle = conn.origin.idle
+        idle.append(conn)
+        # Requests take from the top, so after a burst the bottom can sit unused: expire it here.
+        while idle[0].idle_since < now - self.keepalive_s:
+            old = idle.pop(0)
+            old.idle_since = 0.0
+            old.abort()
 
     async def _connect(self, origin: _Origin, limit: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
