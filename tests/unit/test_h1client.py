@@ -279,8 +279,10 @@ async def test_malformed_answers_and_headers_are_refused(serve, pool: H1Pool) ->
     srv = await serve(garbage)
     with pytest.raises(UpstreamProtocolError, match="invalid HTTP response"):
         await pool.request("POST", srv.url, b"")
-    with pytest.raises(UpstreamProtocolError, match="line break"):
+    with pytest.raises(UpstreamProtocolError, match="holds a line break"):
         await pool.request("POST", srv.url, b"", {"Authorization": "Bearer k\r\nX-Injected: 1"})
+    with pytest.raises(UpstreamProtocolError, match="cannot carry"):
+        await pool.request("POST", srv.url, b"", {"Authorization": "Bearer ключ"})
     assert len(srv.requests) == 1  # the injected header never went out
     with pytest.raises(UpstreamProtocolError, match="not an http"):
         await pool.request("POST", "ftp://127.0.0.1/x", b"")
@@ -330,3 +332,26 @@ async def test_a_connection_left_idle_under_a_busy_one_is_closed_when_it_expires
     await asyncio.wait_for(srv.closed.wait(), 2)  # the one below expired and was closed
     assert srv.connections == 2
     await pool.close()
+
+
+async def test_a_gzip_stream_in_small_pieces_is_inflated_whole(serve, pool: H1Pool) -> None:  # type: ignore[no-untyped-def]
+    payload = b"".join(b"data: {\"n\":%d}\n\n" % i for i in range(200))
+    packed = gzip.compress(payload)
+
+    async def pieces(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, srv: Server) -> None:
+        await srv.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n")
+        for i in range(0, len(packed), 5):  # the first piece is only part of the gzip header
+            part = packed[i:i + 5]
+            writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        await srv.read_request(reader)
+
+    srv = await serve(pieces)
+    resp = await pool.request("POST", srv.url, b"")
+    got = b"".join([data async for data in resp.content.iter_any()])
+    assert got == payload
+    resp.release()

@@ -123,3 +123,26 @@ def test_many_content_chunks_then_usage_and_done_in_one_read() -> None:
     assert relay.feed(block) == block
     assert relay.done and relay.usage is not None and relay.usage.completion_tokens == 2
     assert relay.completion_text() == "".join(f"w{i}" for i in range(40))
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_one_whole_event_per_read_as_most_upstreams_write_them(strip: bool) -> None:
+    relay = OpenAIStreamRelay(strip_usage=strip)
+    events = [e + b"\n\n" for e in STREAM.split(b"\n\n") if e]
+    out = [relay.feed(e) for e in events]
+    if strip:
+        assert out == [chunk("Hel", null_usage=False), chunk("lo", null_usage=False),
+                       chunk(finish="stop", null_usage=False), b"", b"data: [DONE]\n\n"]
+    else:
+        assert out == events
+    assert relay.done and relay.usage is not None and relay.usage.cache_read_tokens == 3
+    assert relay.completion_text() == "Hello"
+
+
+def test_an_error_event_or_a_second_data_line_in_one_read_is_not_passed_blindly() -> None:
+    relay = OpenAIStreamRelay(strip_usage=False)
+    err = b'data: {"error":{"message":"overloaded","type":"server_error","code":"busy"}}\n\n'
+    assert relay.feed(err) == err and relay.error is not None and relay.error.code == "busy"
+    relay = OpenAIStreamRelay(strip_usage=False)
+    assert relay.feed(b'data: {"a":1}\ndata: not json}\n\n') == b""  # one event of two data lines, not JSON
+    assert relay.dropped == 1

@@ -70,7 +70,9 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.raw_headers: list[tuple[str, str]] = []
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.framed = False  # Content-Length or Transfer-Encoding seen
+        self.encoding = b""
         self.head_done = False
         self.complete = False
         self.keep_alive = False
@@ -139,18 +141,24 @@ class _Connection(asyncio.Protocol):
     # --- httptools callbacks ---
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.raw_headers.append((name, value))
+        if len(name) in (14, 16, 17):  # the lengths of the three names the framing depends on
+            lower = name.lower()
+            if lower == b"content-length" or lower == b"transfer-encoding":
+                self.framed = True
+            elif lower == b"content-encoding":
+                self.encoding = value.strip().lower()
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200:  # an interim answer: the real one follows
             self.raw_headers = []
+            self.framed = False
+            self.encoding = b""
             return
         self.status = status
         self.head_done = True
-        if status not in (204, 304):
-            names = {k.lower() for k, _ in self.raw_headers}
-            self.eof_body = "content-length" not in names and "transfer-encoding" not in names
+        self.eof_body = not self.framed and status not in (204, 304)
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -245,44 +253,47 @@ class _Connection(asyncio.Protocol):
         return data
 
 
-class _Content:
-    """``resp.content``: the body as it arrives."""
-
-    __slots__ = ("_resp",)
-
-    def __init__(self, resp: H1Response) -> None:
-        self._resp = resp
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        resp = self._resp
-        while True:
-            data = await resp._next()
-            if not data:
-                return
-            yield data
-
-    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
-        async for data in self.iter_any():
-            for i in range(0, len(data), n):
-                yield data[i:i + n]
-
-
 class H1Response:
+    """The part of ``aiohttp.ClientResponse`` the relay reads; ``content`` is the response itself."""
+
     def __init__(self, pool: H1Pool, conn: _Connection) -> None:
         self._pool = pool
         self._conn: _Connection | None = conn
         self.status = conn.status
-        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(conn.raw_headers))
-        encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+        self._raw = conn.raw_headers
+        self._headers: Mapping[str, str] | None = None
         self._inflate: Any = None
-        if encoding in ("gzip", "x-gzip"):
+        encoding = conn.encoding
+        if encoding in (b"gzip", b"x-gzip"):
             self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
+        elif encoding == b"deflate":
             self._inflate = zlib.decompressobj()
-        elif encoding not in ("identity", ""):
+        elif encoding not in (b"identity", b""):
             conn.abort()
-            raise UpstreamProtocolError(f"the upstream answered in an unsupported encoding ({encoding})")
-        self.content = _Content(self)
+            name = encoding.decode("latin-1")
+            raise UpstreamProtocolError(f"the upstream answered in an unsupported encoding ({name})")
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Case-insensitive; built on first use, which most answers never need."""
+        if self._headers is None:
+            self._headers = CIMultiDictProxy(CIMultiDict(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw))
+        return self._headers
+
+    @property
+    def content(self) -> H1Response:
+        return self
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, each piece everything buffered at that moment."""
+        while data := await self._next():
+            yield data
+
+    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        while data := await self._next():
+            for i in range(0, len(data), n):
+                yield data[i:i + n]
 
     async def _next(self) -> bytes:
         """The next buffered body bytes; b"" at the end of the body."""
@@ -292,7 +303,12 @@ class H1Response:
         while True:
             if conn.chunks:
                 data = conn.take()
-                return self._inflate.decompress(data) if self._inflate is not None else data
+                if self._inflate is None:
+                    return data
+                data = self._inflate.decompress(data)
+                if data:  # a piece of gzip header alone inflates to nothing: not the end
+                    return data
+                continue
             if conn.complete:
                 if self._inflate is not None:
                     tail, self._inflate = self._inflate.flush(), None
@@ -363,14 +379,12 @@ class H1Pool:
         return found
 
     def _head(self, method: str, origin: _Origin, target: str, headers: Mapping[str, str], length: int) -> bytes:
-        lines = [f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\nContent-Length: {length}\r\n"]
+        lines = [f"{method} {target} HTTP/1.1\r\n", f"Host: {origin.host_header}\r\n", f"Content-Length: {length}\r\n"]
         agent = encoding = False
         for name, value in headers.items():
             lower = name.lower()
             if lower in _HOP:
                 continue
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise UpstreamProtocolError(f"the header {name!r} holds a line break")
             agent = agent or lower == "user-agent"
             encoding = encoding or lower == "accept-encoding"
             lines.append(f"{name}: {value}\r\n")
@@ -379,7 +393,14 @@ class H1Pool:
         if not encoding:
             lines.append("Accept-Encoding: identity\r\n")
         lines.append("\r\n")
-        return "".join(lines).encode("latin-1")
+        text = "".join(lines)
+        # One line break per line, none inside a name or value: one count instead of a check per header.
+        if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+            raise UpstreamProtocolError("a request header holds a line break")
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UpstreamProtocolError("a request header holds a character HTTP/1.1 cannot carry") from None
 
     async def request(self, method: str, url: str, data: bytes = b"", headers: Mapping[str, str] | None = None,
                       limits: Limits | None = None) -> H1Response:

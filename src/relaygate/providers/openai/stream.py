@@ -31,6 +31,21 @@ class OpenAIStreamRelay:
         self._events: list[bytes] = []  # forwarded bytes, parsed only if usage never arrives
 
     def feed(self, data: bytes) -> bytes:
+        if (not self._rest and data[:7] == b"data: {" and data.find(b"\n") == len(data) - 2
+                and data[-3:] == b"}\n\n" and data[:14] != _ERROR and _USAGE not in data
+                and _USAGE_SPACED not in data):
+            complete = data  # the usual read, one whole content chunk: no framing work, passed as it is
+        else:
+            complete = self._frame(data)
+            if not complete:
+                return b""
+        if self.strip_usage and _NULL_USAGE in complete:
+            complete = complete.replace(_NULL_USAGE, b"")
+        self._events.append(complete)
+        return complete
+
+    def _frame(self, data: bytes) -> bytes:
+        """Whole events only (the rest waits for the next read), with the ones that matter inspected."""
         if self._rest:
             data = self._rest + data
         if b"\r" in data:
@@ -44,14 +59,10 @@ class OpenAIStreamRelay:
         if start >= 0:  # under load one read holds many events: only those from the first marked one
             head = complete[:start]  # are looked at, the plain content chunks before it pass as they are
             if head and _plain_json_events(head):
-                complete = head + self._inspect(complete[start:])
-            else:
-                complete = self._inspect(complete)
-        elif not _plain_json_events(complete):
-            complete = self._inspect(complete)
-        if self.strip_usage and _NULL_USAGE in complete:
-            complete = complete.replace(_NULL_USAGE, b"")
-        self._events.append(complete)
+                return head + self._inspect(complete[start:])
+            return self._inspect(complete)
+        if not _plain_json_events(complete):
+            return self._inspect(complete)
         return complete
 
     def _inspect(self, complete: bytes) -> bytes:
@@ -64,7 +75,8 @@ class OpenAIStreamRelay:
             if payload == b"[DONE]":
                 self.done = True
             elif payload is not None and payload[:1] == b"{":
-                if payload[-1:] != b"}" or b'"error"' in payload or _USAGE in payload or _USAGE_SPACED in payload:
+                if (payload[-1:] != b"}" or b"\n" in payload or b'"error"' in payload or _USAGE in payload
+                        or _USAGE_SPACED in payload):  # a JSON payload over several data lines is rare: parse it
                     event = self._json_event(event, payload)  # plain content chunks pass unparsed
             elif payload is not None:
                 self.dropped += 1  # not JSON: it would break the caller's SSE parser
