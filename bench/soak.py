@@ -12,7 +12,8 @@ the database:
   records, and the sum of their costs equals the balance decrease (and the user's and key's spend).
 
 Prints a table and writes bench/SOAK.md (``--no-write`` to leave it alone). ``--database-url`` and
-``--redis-url`` run it against PostgreSQL and Redis instead of SQLite and the in-process ledger.
+``--redis-url`` run it against PostgreSQL and Redis instead of SQLite and the in-process ledger;
+``--workers N`` (with ``--redis-url``) runs N worker processes and samples each of them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench import soak_client as load
-from bench.procstat import fd_counts, rss_mib
+from bench.procstat import descendants, fd_counts, rss_mib
 from bench.soak_sims import SIM_KEY
 from relaygate.store.db import make_engine
 from relaygate.store.models import ApiKey, UsageLog, User
@@ -55,6 +56,7 @@ class SoakOptions:
     concurrency: int = 48
     database_url: str = ""
     redis_url: str = ""
+    workers: int = 1  # more than one needs redis_url; every worker is sampled
     seed: int = 1
     settle_s: float = 2.0  # quiet time before each sample: streams finish, records flush, idle upstreams close
     rss_slack_mib: float = RSS_SLACK_MIB
@@ -63,6 +65,7 @@ class SoakOptions:
 @dataclass
 class Sample:
     phase: str
+    pid: int
     rss_mib: float
     fds: int
     sockets: int
@@ -136,16 +139,36 @@ def _metric(text: str, name: str, pid: int) -> float:
     raise RuntimeError(f"{name} for pid {pid} is missing from /metrics")
 
 
-def sample(gw: Gateway, phase: str, settle_s: float) -> Sample:
-    gw.logs(limit=1)  # flushes the recorder, and the admin connection is open in every sample alike
-    time.sleep(settle_s)
+def worker_pids(gw: Gateway, workers: int) -> list[int]:
+    """The processes that serve requests: the gateway itself, or uvicorn's workers under its supervisor."""
     assert gw.proc is not None
-    pid = gw.proc.pid
-    rss, (fds, sockets) = rss_mib(pid), fd_counts(pid)
+    if workers == 1:
+        return [gw.proc.pid]
+    found = [p for p in descendants(gw.proc.pid) if p != gw.proc.pid and _serves(p)]
+    if len(found) != workers:
+        raise RuntimeError(f"expected {workers} worker processes, found {found}")
+    return sorted(found)
+
+
+def _serves(pid: int) -> bool:
+    try:
+        return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def sample(gw: Gateway, phase: str, settle_s: float, workers: int = 1) -> list[Sample]:
+    """One sample per worker. Other workers' /metrics figures are their own, published every 2 s."""
+    gw.logs(limit=1)  # flushes the recorder, and the admin connection is open in every sample alike
+    time.sleep(max(settle_s, 2.5 if workers > 1 else 0.0))
+    out = []
     text = gw.admin.get("/metrics").text
-    return Sample(phase, round(rss, 1), fds, sockets, int(_metric(text, "relaygate_asyncio_tasks", pid)),
-                  round(_metric(text, "process_resident_memory_bytes", pid) / 2**20, 1),
-                  int(_metric(text, "process_open_fds", pid)))
+    for pid in worker_pids(gw, workers):
+        rss, (fds, sockets) = rss_mib(pid), fd_counts(pid)
+        out.append(Sample(phase, pid, round(rss, 1), fds, sockets, int(_metric(text, "relaygate_asyncio_tasks", pid)),
+                          round(_metric(text, "process_resident_memory_bytes", pid) / 2**20, 1),
+                          int(_metric(text, "process_open_fds", pid))))
+    return out
 
 
 async def stored_account(url: str, user_id: int, key_id: int) -> dict[str, Any]:
@@ -181,8 +204,16 @@ def check(result: SoakResult, gw: Gateway, db_url: str, user: dict, key: dict) -
         "sum of costs": stored["cost"], "balance decrease": initial - stored["balance"],
         "user used": stored["used"], "key used": stored["key_used"], "live balance": live_balance,
         "stored balance": stored["balance"], "outcomes": stored["outcomes"]}
-    by = {s.phase: s for s in result.samples}
-    warm, end, second = by["after warm-up"], by["after main pass"], by["after second pass"]
+    by: dict[int, dict[str, Sample]] = {}
+    for smp in result.samples:
+        by.setdefault(smp.pid, {})[smp.phase] = smp
+    phases = [(b["after warm-up"], b["after main pass"], b["after second pass"]) for b in by.values()]
+    # Summed over the workers: the admin client's keep-alive connection (and its task) is held by
+    # whichever worker accepted it, which differs from sample to sample.
+    fds = {ph: sum(s.fds for s in result.samples if s.phase == ph) for ph in ("after main pass", "after second pass")}
+    tasks = {ph: sum(s.tasks for s in result.samples if s.phase == ph)
+             for ph in ("after warm-up", "after main pass", "after second pass")}
+    every = " (all workers together)" if len(by) > 1 else ""
     result.checks = {
         "no 5xx made by the gateway": result.count(load.GATEWAY_5XX) == 0,
         "every answer as its upstream behaved": result.count(load.UNEXPECTED) == 0,
@@ -192,13 +223,14 @@ def check(result: SoakResult, gw: Gateway, db_url: str, user: dict, key: dict) -
         "sum of costs = balance decrease = user and key spend":
             stored["cost"] == acc["balance decrease"] == stored["used"] == stored["key_used"] > 0,
         "live balance = stored balance (no reservation left)": live_balance == stored["balance"],
-        f"RSS growth between passes <= {result.options.rss_slack_mib:g} MiB":
-            second.rss_mib - end.rss_mib <= result.options.rss_slack_mib,
+        f"RSS growth between passes <= {result.options.rss_slack_mib:g} MiB"
+        + (" (each worker)" if len(phases) > 1 else ""):
+            all(second.rss_mib - end.rss_mib <= result.options.rss_slack_mib for _w, end, second in phases),
         # the simulators close idle connections after 1 s, so once idle the upstream pool is empty; a
         # database pool may still open a connection during the main pass (it grows on demand up to
         # its size), so a leak is growth between the two identical measured passes
-        "open fds (files and sockets) the same after both measured passes": end.fds == second.fds,
-        "asyncio tasks the same after every pass": warm.tasks == end.tasks == second.tasks,
+        "open fds (files and sockets) the same after both measured passes" + every: len(set(fds.values())) == 1,
+        "asyncio tasks the same after every pass" + every: len(set(tasks.values())) == 1,
         "no errors in the gateway log": not result.log_errors,
     }
 
@@ -221,6 +253,11 @@ def run(opts: SoakOptions, workdir: Path | None = None) -> SoakResult:
                                 "health_check_interval_s": 60}
     if opts.redis_url:
         settings["redis_url"] = opts.redis_url
+    if opts.workers > 1:
+        if not opts.redis_url:
+            raise ValueError("several workers share balances through Redis: give --redis-url")
+        settings["workers"] = opts.workers
+        result.backend += f", {opts.workers} workers"
     sims = Sims(workdir)
     gw = Gateway(data_dir, opts.database_url, **settings)
     try:
@@ -228,14 +265,18 @@ def run(opts: SoakOptions, workdir: Path | None = None) -> SoakResult:
         user, key = configure(gw, sims)
         plan = [("warm-up", opts.warmup, "after warm-up"), ("main", opts.requests, "after main pass"),
                 ("second", opts.second_pass, "after second pass")]
-        result.samples.append(sample(gw, "start", 0.5))
+        pids = worker_pids(gw, opts.workers)
+        result.samples += sample(gw, "start", 0.5, opts.workers)
         for i, (name, count, phase) in enumerate(plan):
             res = asyncio.run(load.run_pass(name, gw.url, key["key"], count, opts.concurrency, opts.seed + i))
             result.passes.append(res)
             _progress(f"{name}: {res.requests} requests in {res.wall_s:.1f} s ({res.rps:.0f}/s), "
                       f"gateway 5xx {res.count(load.GATEWAY_5XX)}, unexpected {res.count(load.UNEXPECTED)}")
-            result.samples.append(sample(gw, phase, opts.settle_s))
-        result.log_errors = _log_errors(gw)[:20]
+            result.samples += sample(gw, phase, opts.settle_s, opts.workers)
+        if worker_pids(gw, opts.workers) != pids:
+            result.log_errors.append(f"worker processes changed during the soak: {pids} -> "
+                                     f"{worker_pids(gw, opts.workers)}")
+        result.log_errors += _log_errors(gw)[:20]
         check(result, gw, db_url, user, key)
     finally:
         with contextlib.suppress(Exception):
@@ -281,12 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=48, help="requests in flight (default 48)")
     p.add_argument("--database-url", default="", help="e.g. postgresql+asyncpg://postgres@127.0.0.1/soak")
     p.add_argument("--redis-url", default="", help="e.g. redis://127.0.0.1:6379/14")
+    p.add_argument("--workers", type=int, default=1, help="gateway worker processes (more than 1 needs --redis-url)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-write", action="store_true", help="print only; leave bench/SOAK.md alone")
     a = p.parse_args(argv)
     opts = SoakOptions(requests=a.requests, second_pass=a.second_pass if a.second_pass is not None else a.requests,
                        warmup=a.warmup, concurrency=a.concurrency, database_url=a.database_url,
-                       redis_url=a.redis_url, seed=a.seed)
+                       redis_url=a.redis_url, workers=a.workers, seed=a.seed)
     result = run(opts)
     args = sys.argv[1:] if argv is None else argv
     text = render(result, "python -m bench.soak" + (" " + " ".join(args) if args else ""))
@@ -294,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.no_write:
         from bench.soak_report import write_section
 
-        write_section(BENCH / "SOAK.md", "soak", text)
+        write_section(BENCH / "SOAK.md", "soak" if opts.workers == 1 else f"soak-{opts.workers}w", text)
         _progress(f"wrote {BENCH / 'SOAK.md'}")
     return 0 if result.passed else 1
 

@@ -35,7 +35,9 @@ def render_markdown(r: SoakResult, command: str, machine: str) -> str:
     o = r.options
     lines = [f"## Soak: {r.requests:,} mixed requests against one gateway ({r.backend})", "",
              f"{r.started}; `{command}`; {r.wall_s:.0f} s in all.  ", f"Machine: {machine}.", "",
-             f"One gateway process (1 worker), usage flushed every 0.5 s (the default), the usage journal on; "
+             ("One gateway process (1 worker)" if o.workers == 1 else
+              f"One gateway with {o.workers} worker processes sharing balances through Redis")
+             + ", usage flushed every 0.5 s (the default), the usage journal on; "
              f"{o.concurrency} requests in flight; passes: warm-up {o.warmup:,}, main {o.requests:,}, "
              f"second {o.second_pass:,}. Upstreams: OpenAI simulators in their own process, one per behaviour "
              f"(knobs in bench/soak_client.py), closing idle keep-alive connections after 1 s.", "",
@@ -48,10 +50,11 @@ def render_markdown(r: SoakResult, command: str, machine: str) -> str:
     lines += ["", "Mix, every pass together (kind: what the client got):", "",
               "| kind | verdict | requests |", "|---|---|---:|"]
     lines += [f"| {k} | {v} | {n:,} |" for (k, v), n in sorted(mix.items())]
-    lines += ["", "Gateway process, sampled when idle after each phase (/proc, and the gateway's own /metrics):", "",
-              "| phase | RSS MiB | open fds | of which sockets | asyncio tasks | /metrics RSS MiB | /metrics fds |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {s.phase} | {s.rss_mib} | {s.fds} | {s.sockets} | {s.tasks} | {s.metrics_rss_mib} | "
+    lines += ["", "Gateway worker processes, sampled when idle after each phase (/proc, and the gateway's own "
+              "/metrics):", "",
+              "| phase | worker pid | RSS MiB | open fds | of which sockets | asyncio tasks | /metrics RSS MiB | "
+              "/metrics fds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s.phase} | {s.pid} | {s.rss_mib} | {s.fds} | {s.sockets} | {s.tasks} | {s.metrics_rss_mib} | "
               f"{s.metrics_fds} |" for s in r.samples]
     acc = dict(r.accounting)
     outcomes = acc.pop("outcomes", [])

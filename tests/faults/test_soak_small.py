@@ -45,3 +45,21 @@ def test_small_soak_on_postgresql(tmp_path: Path) -> None:
         drop_pg_database(name)
     failed = [name for name, ok in result.checks.items() if not ok]
     assert not failed, f"failed: {failed}\nsamples: {result.samples}\naccounting: {result.accounting}"
+
+
+def test_small_soak_with_two_workers_sharing_balances_through_redis(tmp_path: Path) -> None:
+    from tests.services import REDIS_URL, redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379: the two-worker soak is SKIPPED")
+    import redis
+
+    url = REDIS_URL.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(url).flushdb()
+    result = run(SoakOptions(requests=600, second_pass=600, warmup=200, concurrency=32, settle_s=1.5,
+                             redis_url=url, workers=2), tmp_path)
+    failed = [name for name, ok in result.checks.items() if not ok]
+    assert not failed, f"failed: {failed}\nsamples: {result.samples}\naccounting: {result.accounting}\n" \
+                       f"log: {result.log_errors}"
+    assert len({s.pid for s in result.samples}) == 2  # both workers were sampled, every phase
+    assert result.accounting["records"] == 1_400
