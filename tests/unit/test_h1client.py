@@ -7,8 +7,10 @@ import asyncio
 import gzip
 import hashlib
 import os
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -355,3 +357,53 @@ async def test_a_gzip_stream_in_small_pieces_is_inflated_whole(serve, pool: H1Po
     got = b"".join([data async for data in resp.content.iter_any()])
     assert got == payload
     resp.release()
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relaygate test upstream")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_https_upstreams_are_verified_and_kept_alive(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    srv = Server(keep_alive)
+    server = await asyncio.start_server(srv.serve, "127.0.0.1", 0, ssl=server_tls)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    trusting = H1Pool(tls=ssl.create_default_context(cafile=str(cert)))
+    strict = H1Pool()  # the system's CAs: a self-signed certificate is refused
+    try:
+        for _ in range(2):
+            resp = await trusting.request("POST", url, b'{"x":1}', {"Content-Type": "application/json"})
+            assert resp.status == 200 and await resp.read() == b'{"ok":true}'
+            resp.release()
+        assert srv.connections == 1 and srv.requests[1][1] == b'{"x":1}'
+        with pytest.raises(ssl.SSLCertVerificationError):  # an OSError: the relay answers 502 and fails over
+            await strict.request("POST", url, b"")
+    finally:
+        await trusting.close()
+        await strict.close()
+        server.close()

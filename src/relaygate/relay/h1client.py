@@ -347,12 +347,13 @@ class H1Response:
 class H1Pool:
     """Keep-alive connections per origin (scheme, host, port); no limit, like the aiohttp pool it replaces."""
 
-    def __init__(self, user_agent: str = "relaygate", keepalive_s: float = 60.0) -> None:
+    def __init__(self, user_agent: str = "relaygate", keepalive_s: float = 60.0,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.user_agent = user_agent
         self.keepalive_s = keepalive_s
         self._origins: dict[str, tuple[_Origin, str]] = {}  # URL -> (origin, request target)
         self._by_key: dict[tuple[str, str, int], _Origin] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # default: the system's CAs (SSL_CERT_FILE / SSL_CERT_DIR apply), made on first use
 
     def _origin(self, url: str) -> tuple[_Origin, str]:
         found = self._origins.get(url)
