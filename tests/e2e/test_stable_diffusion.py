@@ -146,3 +146,49 @@ def test_sdwebui_wrong_credentials_fail_over_to_stability(gateway: Gateway, sdwe
     assert rec["tries"] == 2 and rec["channel_id"] == backup["id"] != broken["id"]
     info = json.loads(json.dumps(gateway.api("GET", f"/api/channels/{broken['id']}")))
     assert info["type"] == "sd-webui"
+
+
+def test_the_channel_test_asks_image_channels_a_free_question(gateway: Gateway, stability_sim,  # type: ignore[no-untyped-def]
+                                                             sdwebui_sim) -> None:
+    good = gateway.channel(stability_sim.base_url, [unique_model("sd")], keys=[STABILITY_KEY], type="stability")
+    bad = gateway.channel(stability_sim.base_url, [unique_model("sd")], keys=["sk-wrong"], type="stability")
+    webui = gateway.channel(sdwebui_sim.base_url, [unique_model("sd")], keys=[":".join(SDWEBUI_AUTH)],
+                            type="sd-webui")
+    ok = gateway.api("POST", f"/api/channels/{good['id']}/test")
+    assert ok["ok"] is True and ok["status_code"] == 200 and ok["error"] is None
+    seen = stability_sim.requests[-1]
+    assert (seen.method, seen.path) == ("GET", "/v1/engines/list")  # nothing generated, nothing billed upstream
+    refused = gateway.api("POST", f"/api/channels/{bad['id']}/test")
+    assert refused["ok"] is False and refused["status_code"] == 401 and refused["error"]
+    assert gateway.api("POST", f"/api/channels/{webui['id']}/test")["ok"] is True
+    seen = sdwebui_sim.requests[-1]
+    assert (seen.method, seen.path) == ("GET", "/sdapi/v1/sd-models")
+    assert seen.headers["authorization"].startswith("Basic ")
+
+
+def test_a_failing_image_channel_is_disabled_then_enabled_again_by_the_health_check(  # type: ignore[no-untyped-def]
+        gateway: Gateway, stability_sim) -> None:
+    import time
+
+    model = unique_model("sd")
+    channel = gateway.channel(stability_sim.base_url, [], keys=[STABILITY_KEY], type="stability",
+                              model_mapping={model: SDXL})
+    gateway.price(model, "0", "0", per_image="0.01")
+    _user, key = gateway.funded_key()
+    client = gateway.client(key["key"])
+    stability_sim.knobs.fail_next, stability_sim.knobs.fail_status = 3, 500
+    for _ in range(3):  # the test gateway disables a channel after 3 consecutive failures
+        with pytest.raises(openai.InternalServerError):
+            client.images.generate(model=model, prompt="a fox")
+    stability_sim.knobs.latency_ms = 2000  # the health check's probe takes 2 s: the disabled state lasts
+    statuses = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # health checks every 0.3 s
+        statuses.append(gateway.api("GET", f"/api/channels/{channel['id']}")["status"])
+        if "auto_disabled" in statuses:
+            stability_sim.knobs.latency_ms = 0
+            if statuses[-1] == "enabled":
+                break
+        time.sleep(0.1)
+    assert "auto_disabled" in statuses and statuses[-1] == "enabled", statuses
+    assert generate(client, model=model, prompt="a fox", response_format="b64_json").data

@@ -6,6 +6,11 @@ Such an adapter adds one coroutine to the chat interface::
 
     async def generate_images(client, channel, key, req: ImageRequest, limits) -> list[GeneratedImage]
 
+and a free request that shows the channel is reachable and its key accepted, which the health check and
+the admin channel test send instead of a chat::
+
+    def build_probe(channel, key) -> UpstreamRequest
+
 raising :class:`~relaygate.providers.base.UpstreamFailure` for upstream errors (already classified) and
 ``TimeoutError`` / ``aiohttp.ClientError`` / ``OSError`` for transport failures, like the pooled client.
 """

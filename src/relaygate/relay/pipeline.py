@@ -29,7 +29,6 @@ from relaygate.billing.pricing import cost_of
 from relaygate.billing.tokens import count_tokens
 from relaygate.providers.azure.adapter import DEFAULT_API_VERSION, AzureAdapter
 from relaygate.providers.base import UpstreamError, UpstreamFailure, Usage, classify_status
-from relaygate.providers.imagegen import ImageOnlyAdapter
 from relaygate.providers.openai.adapter import OpenAIAdapter
 from relaygate.providers.openai.errors import openai_error
 from relaygate.providers.registry import adapter_for
@@ -274,23 +273,12 @@ async def failover(relay: Relay, ctx: RequestContext, channels: tuple[ChannelInf
         if last is None:
             relay.health.success(ch.id)
             return None
-        if last.channel_fault and health_checked(ch):
+        if last.channel_fault:
             relay.health.failure(ch.id, last.message)
         if not last.retryable:
             break
     return last or UpstreamError(503, f"No available channel for the model `{ctx.model}` right now.",
                                  "service_unavailable", "no_available_channel")
-
-
-def health_checked(ch: ChannelInfo) -> bool:
-    """Channels the health check can re-enable; the others are never disabled automatically either.
-
-    The check is a one-line chat (``Relay.test_channel``), which image-only channels (Stable Diffusion)
-    cannot answer: disabled once, they would stay disabled. They still fail over on every failure."""
-    try:
-        return not isinstance(adapter_for(ch.type), ImageOnlyAdapter)
-    except KeyError:
-        return True
 
 
 async def send_failure(relay: Relay, ctx: RequestContext, send: Send, err: UpstreamError, rid: Rid) -> None:

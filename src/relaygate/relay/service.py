@@ -164,7 +164,8 @@ class Relay:
         return body
 
     async def test_channel(self, channel_id: int, model: str | None = None) -> dict[str, Any]:
-        """A one-line chat through the channel, unbilled: for operators and health checks."""
+        """A one-line chat through the channel, unbilled: for operators and health checks. Channels that
+        carry no chat (image generation) answer a free request of their protocol instead (``build_probe``)."""
         ch = self.rt.snapshot.channels.get(channel_id)
         if ch is None:
             raise KeyError(channel_id)
@@ -178,9 +179,15 @@ class Relay:
         started = time.perf_counter()
         result: dict[str, Any] = {"ok": False, "status_code": None, "model": model, "error": None}
         timeout = timeout_for(self.rt.settings, ch.timeout_s or 30, False)
+        probe = getattr(adapter, "build_probe", None)  # channels that carry no chat (image generation)
         try:
-            up = adapter.build_chat(ch, key, req)
-            if transport is None:
+            if probe is not None:
+                up = probe(ch, key)
+                async with self.client.request(up.method, up.url, headers=up.headers, timeout=timeout) as probed:
+                    raw = await probed.read()
+                    status = probed.status
+            elif transport is None:
+                up = adapter.build_chat(ch, key, req)
                 resp = await self.send_chat(up, timeout)
                 try:
                     raw = await resp.read()
@@ -188,6 +195,7 @@ class Relay:
                 finally:
                     resp.release()
             else:
+                up = adapter.build_chat(ch, key, req)
                 answer = await transport.send(self.client, ch, key, up, req, timeout)
                 try:
                     raw = await answer.read()
@@ -198,7 +206,8 @@ class Relay:
             if status >= 300:
                 result["error"] = adapter.parse_error(status, raw).message
             else:
-                adapter.parse_chat(req, raw)
+                if probe is None:
+                    adapter.parse_chat(req, raw)
                 result["ok"] = True
         except UpstreamFailure as exc:
             result["error"] = exc.error.message

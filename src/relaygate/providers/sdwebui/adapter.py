@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from relaygate.providers.base import UpstreamError, UpstreamFailure, classify_status
+from relaygate.providers.base import UpstreamError, UpstreamFailure, UpstreamRequest, classify_status
 from relaygate.providers.imagegen import GeneratedImage, ImageOnlyAdapter, ImageRequest, image_error, json_or_none
 from relaygate.state.snapshot import ChannelInfo
 
@@ -49,6 +49,10 @@ class SDWebUIAdapter(ImageOnlyAdapter):
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return sdwebui_error(status, body)
 
+    def build_probe(self, channel: ChannelInfo, key: str) -> UpstreamRequest:
+        """The checkpoint list: answered without generating anything, behind the same credentials."""
+        return UpstreamRequest(f"{channel.base_url}/sdapi/v1/sd-models", b"", _auth(key), method="GET")
+
     async def generate_images(self, client: aiohttp.ClientSession, channel: ChannelInfo, key: str,
                               req: ImageRequest, limits: aiohttp.ClientTimeout) -> list[GeneratedImage]:
         body: dict[str, Any] = {**req.extra, "prompt": req.prompt, "batch_size": req.n, "n_iter": 1,
@@ -64,9 +68,7 @@ class SDWebUIAdapter(ImageOnlyAdapter):
             overrides = body.get("override_settings")
             body["override_settings"] = {**(overrides if isinstance(overrides, dict) else {}),
                                          "sd_model_checkpoint": req.model}
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = "Basic " + base64.b64encode(key.encode()).decode()
+        headers = {"Content-Type": "application/json", **_auth(key)}
         async with client.post(f"{channel.base_url}/sdapi/v1/txt2img", data=orjson.dumps(body), headers=headers,
                                timeout=limits) as resp:
             raw = await resp.read()
@@ -83,3 +85,8 @@ class SDWebUIAdapter(ImageOnlyAdapter):
         seeds = info.get("all_seeds") if isinstance(info.get("all_seeds"), list) else []
         return [GeneratedImage(b64, seeds[i] if i < len(seeds) else None)
                 for i, b64 in enumerate(x for x in images[first:] if isinstance(x, str))]
+
+
+def _auth(key: str) -> dict[str, str]:
+    """The channel key is ``user:password`` for the web UI's --api-auth; none when the API is open."""
+    return {"Authorization": "Basic " + base64.b64encode(key.encode()).decode()} if key else {}

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from relaygate.providers.base import UpstreamError, UpstreamFailure, classify_status
+from relaygate.providers.base import UpstreamError, UpstreamFailure, UpstreamRequest, classify_status
 from relaygate.providers.imagegen import GeneratedImage, ImageOnlyAdapter, ImageRequest, image_error, json_or_none
 from relaygate.state.snapshot import ChannelInfo
 
@@ -89,6 +89,11 @@ class StabilityAdapter(ImageOnlyAdapter):
 
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return stability_error(status, body)
+
+    def build_probe(self, channel: ChannelInfo, key: str) -> UpstreamRequest:
+        """The engine list: free, and refused with 401 for a bad key like generation is."""
+        return UpstreamRequest(f"{channel.base_url}/v1/engines/list", b"",
+                               {"Authorization": f"Bearer {key}", "Accept": "application/json"}, method="GET")
 
     async def generate_images(self, client: aiohttp.ClientSession, channel: ChannelInfo, key: str,
                               req: ImageRequest, limits: aiohttp.ClientTimeout) -> list[GeneratedImage]:
