@@ -53,7 +53,7 @@ class Settings:
     relay_max_tries: int = 3  # channels tried per request on retryable failures
     upstream_timeout_s: float = 300.0  # default per-channel total timeout
     upstream_connect_timeout_s: float = 10.0
-    upstream_client: str = "h1"  # chat calls: h1 (relay/h1client.py) or aiohttp (the shared session)
+    upstream_client: str = "h1"  # chat calls and JSON POSTs: h1 (relay/h1client.py) or aiohttp
     first_byte_timeout_s: float = 120.0  # default wait for response headers
     default_max_output_tokens: int = 4096  # reservation when neither request nor price says
     auto_disable_failures: int = 5  # consecutive failures before a channel is disabled

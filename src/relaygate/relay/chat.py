@@ -161,7 +161,7 @@ async def _try_channel(relay: Relay, inbound: InboundProtocol, ctx: RequestConte
     ctx.upstream_started = time.perf_counter()
     try:
         if transport is None:
-            resp = await relay.send_chat(up, timeout)
+            resp = await relay.request(up.method, up.url, up.body, up.headers, timeout)
         else:
             resp = await transport.send(relay.client, ch, key, up, req, timeout)
     except UpstreamFailure as exc:  # the transport classified it (e.g. the channel's credentials)

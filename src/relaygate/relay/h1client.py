@@ -1,4 +1,4 @@
-"""A lean pooled HTTP/1.1 client for the chat hot path.
+"""A lean pooled HTTP/1.1 client for the hot path: chat calls, and other POSTs with a bytes body.
 
 aiohttp's client was about a quarter of a worker's CPU under load (bench/profile.py): a stream
 reader, a payload parser, a writer and a connector stand between the socket and the relay. A
@@ -8,7 +8,7 @@ keep-alive pool per origin; it reads like the part of ``aiohttp.ClientResponse``
 (``status``, ``headers``, ``read()``, ``content.iter_any()``, ``release()``, ``close()``), and
 fails with ``TimeoutError`` or ``OSError`` like the rest of the relay expects.
 
-Everything else (multipart bodies, query params, transports, WebSockets) keeps aiohttp.
+Everything else (streamed multipart bodies, query params, transports, WebSockets) keeps aiohttp.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from relaygate.providers.openai.errors import openai_error
 from relaygate.providers.registry import adapter_for
 from relaygate.relay.auth import check_model_allowed
 from relaygate.relay.context import RequestContext, new_request_id
+from relaygate.relay.h1client import H1Response
 from relaygate.relay.multipart import Form, read_form
 from relaygate.relay.piping import ResponseAborted, broken, pipe
 from relaygate.relay.ratelimit import with_headers
@@ -119,7 +120,7 @@ Reader = Callable[[Call], None]
 Reserver = Callable[[Call, "PriceInfo | None"], int]
 Answerer = Callable[[Call, CallContext, bytes, str], bytes]
 Custom = Callable[["Relay", CallContext, Call, ChannelInfo, Send, Rid], Awaitable["UpstreamError | None"]]
-Streamer = Callable[["Relay", CallContext, Call, aiohttp.ClientResponse, Receive, Send, Rid],
+Streamer = Callable[["Relay", CallContext, Call, H1Response | aiohttp.ClientResponse, Receive, Send, Rid],
                    Awaitable["UpstreamError | None"]]
 
 
@@ -291,12 +292,19 @@ async def send_failure(relay: Relay, ctx: RequestContext, send: Send, err: Upstr
 
 async def open_upstream(relay: Relay, ctx: RequestContext, ch: ChannelInfo, method: str, url: str,
                         headers: dict[str, str], data: Any = None, stream: bool = False,
-                        params: Any = None) -> aiohttp.ClientResponse | UpstreamError:
-    """Send one upstream request; connection failures come back as retryable errors, HTTP errors parsed."""
+                        params: Any = None) -> H1Response | aiohttp.ClientResponse | UpstreamError:
+    """Send one upstream request; connection failures come back as retryable errors, HTTP errors parsed.
+
+    A POST with a bytes body (JSON, or multipart already encoded) goes out like a chat call; query
+    strings and streamed form bodies take the aiohttp session."""
     ctx.upstream_started = time.perf_counter()
+    limits = timeout_for(relay.rt.settings, ch.timeout_s, stream)
     try:
-        resp = await send_upstream(relay.client, method, url, data=data, headers=headers, params=params,
-                                   timeout=timeout_for(relay.rt.settings, ch.timeout_s, stream))
+        if method == "POST" and params is None and isinstance(data, bytes):
+            resp = await relay.request(method, url, data, headers, limits)
+        else:
+            resp = await send_upstream(relay.client, method, url, data=data, headers=headers, params=params,
+                                       timeout=limits)
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         ctx.upstream_done()
         return no_answer(exc)

@@ -13,6 +13,7 @@ import aiohttp
 from relaygate.api.http import ClientGone, Receive, Send
 from relaygate.providers.base import UpstreamError
 from relaygate.relay.context import RequestContext
+from relaygate.relay.h1client import H1Response
 
 Rid = tuple[bytes, bytes]
 CHUNK = 64 * 1024
@@ -54,7 +55,7 @@ async def watch_disconnect(receive: Receive) -> AsyncIterator[Callable[[], bool]
         watcher.cancel()
 
 
-async def pipe(ctx: RequestContext, resp: aiohttp.ClientResponse, receive: Receive, send: Send, rid: Rid,
+async def pipe(ctx: RequestContext, resp: H1Response | aiohttp.ClientResponse, receive: Receive, send: Send, rid: Rid,
                empty_ok: bool = False, before_end: Callable[[], Awaitable[None]] | None = None) -> UpstreamError | None:
     """Stream an answer (binary audio, a file, SSE) to the caller chunk by chunk, as it arrives.
 

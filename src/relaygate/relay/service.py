@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ import orjson
 
 from relaygate.api.errors import GatewayError
 from relaygate.api.http import JSON_CT, Send, send_bytes
-from relaygate.providers.base import ChatRequest, UpstreamFailure, UpstreamRequest
+from relaygate.providers.base import ChatRequest, UpstreamFailure
 from relaygate.providers.registry import adapter_for, transport_for
 from relaygate.relay.auth import Authenticator
 from relaygate.relay.context import RequestContext
@@ -76,12 +77,13 @@ class Relay:
         await self.h1.close()
         await self.media.close()
 
-    async def send_chat(self, up: UpstreamRequest,
-                        limits: aiohttp.ClientTimeout) -> H1Response | aiohttp.ClientResponse:
-        """A chat call over the pooled client the settings chose; the caller releases the response."""
+    async def request(self, method: str, url: str, body: bytes, headers: Mapping[str, str],
+                      limits: aiohttp.ClientTimeout) -> H1Response | aiohttp.ClientResponse:
+        """A call with a bytes body over the pooled client the settings chose (RELAYGATE_UPSTREAM_CLIENT);
+        the caller releases the response."""
         if self.lean:
-            return await self.h1.request(up.method, up.url, up.body, up.headers, limits)
-        return await send_upstream(self.client, up.method, up.url, data=up.body, headers=up.headers, timeout=limits)
+            return await self.h1.request(method, url, body, headers, limits)
+        return await send_upstream(self.client, method, url, data=body, headers=headers, timeout=limits)
 
     async def send_error(self, send: Send, err: GatewayError, *headers: tuple[bytes, bytes]) -> None:
         extra = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
@@ -188,7 +190,7 @@ class Relay:
                     status = probed.status
             elif transport is None:
                 up = adapter.build_chat(ch, key, req)
-                resp = await self.send_chat(up, timeout)
+                resp = await self.request(up.method, up.url, up.body, up.headers, timeout)
                 try:
                     raw = await resp.read()
                     status = resp.status

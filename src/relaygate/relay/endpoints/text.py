@@ -25,6 +25,7 @@ from relaygate.providers.openai.stream import collect_delta
 from relaygate.providers.openai.usage import usage_from_openai
 from relaygate.providers.registry import adapter_for
 from relaygate.relay import pipeline
+from relaygate.relay.h1client import H1Response
 from relaygate.relay.pipeline import Call, CallContext, Endpoint, Rid, json_answer
 from relaygate.relay.streaming import relay_stream
 from relaygate.relay.validate import check_int
@@ -126,7 +127,7 @@ def answer_completion(call: Call, ctx: CallContext, raw: bytes, ctype: str) -> b
     return raw
 
 
-async def stream_completion(relay: Relay, ctx: CallContext, call: Call, resp: aiohttp.ClientResponse,
+async def stream_completion(relay: Relay, ctx: CallContext, call: Call, resp: H1Response | aiohttp.ClientResponse,
                             receive: Receive, send: Send, rid: Rid) -> UpstreamError | None:
     """The chat stream relay reads completion chunks as they are (usage, ``[DONE]``, errors)."""
     assert call.body is not None
