@@ -1,7 +1,8 @@
 """Where a relaygate worker spends its time under load: py-spy samples during a wrk cell.
 
-``python -m bench.profile [--mode stream|json] [--workers 1] [--seconds 10]`` starts the fake
-upstream and relaygate (set up as in the benchmark), drives c=64 with wrk, samples one worker
+``python -m bench.profile [--mode stream|json] [--workers 1] [--seconds 10] [--concurrency 64]`` starts
+the fake upstream and relaygate (set up as in the benchmark), drives wrk at that concurrency, samples the
+busiest worker
 with py-spy and prints the top frames by own time, by inclusive time and by module. It is the
 measuring half of optimisation work: rerun it after a change and compare the lists.
 
@@ -21,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.load import ensure_wrk, run_wrk, scratch_dir, write_script
+from bench.procstat import cpu_seconds
 from bench.runner import request_body
 from bench.targets import Relaygate, Upstream
 
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--rate", type=int, default=250, help="samples per second")
+    p.add_argument("--concurrency", type=int, default=64, help="connections wrk keeps busy (default 64)")
     a = p.parse_args(argv)
     wrk, spy, workdir = ensure_wrk(), ensure_py_spy(), scratch_dir()
     upstream = Upstream(workdir)
@@ -87,15 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gw.start()
         script = write_script(workdir / "load.lua", request_body(a.mode), gw.headers)
-        run_wrk(wrk, gw.url + gw.path, script, 64, 2.0, threads=2)  # warm-up
-        pid = gw.worker_pids()[0]
-        load = threading.Thread(target=run_wrk, args=(wrk, gw.url + gw.path, script, 64, a.seconds + 3), daemon=True)
+        threads = 1 if a.concurrency == 1 else 2
+        before = {p: cpu_seconds(p) for p in gw.worker_pids()}
+        run_wrk(wrk, gw.url + gw.path, script, a.concurrency, 2.0, threads=threads)  # warm-up
+        pid = max(before, key=lambda p: cpu_seconds(p) - before[p])  # at c=1 one worker serves it all
+        load = threading.Thread(target=run_wrk, args=(wrk, gw.url + gw.path, script, a.concurrency, a.seconds + 3),
+                                kwargs={"threads": threads}, daemon=True)
         load.start()
         raw = workdir / "profile.raw"
         subprocess.run([spy, "record", "-p", str(pid), "-d", f"{a.seconds:g}", "-r", str(a.rate), "--nonblocking",
                         "--format", "raw", "-o", str(raw)], check=True, capture_output=True)
         load.join()
-        print(f"relaygate {a.workers} worker(s), {a.mode}, c=64, worker pid {pid}; raw stacks: {raw}")
+        print(f"relaygate {a.workers} worker(s), {a.mode}, c={a.concurrency}, worker pid {pid}; raw stacks: {raw}")
         print(summarise(raw))
     finally:
         gw.stop()
