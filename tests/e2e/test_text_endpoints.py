@@ -225,3 +225,32 @@ def test_failover_to_the_next_channel(gateway: Gateway, sim, sim2) -> None:  # t
     assert gateway.client(key["key"]).embeddings.create(model=model, input="x", encoding_format="float").data
     [rec] = gateway.logs(key_id=key["id"])
     assert rec["tries"] == 2 and rec["channel_id"] == second["id"] != first["id"] and rec["status_code"] == 200
+
+
+@pytest.mark.parametrize("fault", ["refused", "timeout", "429"])
+def test_embeddings_upstream_faults_reach_the_caller_clearly_and_cost_nothing(gateway: Gateway, sim,  # type: ignore[no-untyped-def]
+                                                                             fault: str) -> None:
+    from tests.services import free_port
+
+    model = unique_model("text-embedding-3-small")
+    url = f"http://127.0.0.1:{free_port()}/v1" if fault == "refused" else sim.base_url  # nothing listens there
+    gateway.channel(url, [model], timeout_s=0.5)
+    gateway.price(model, "0.02", "0")
+    user, key = gateway.funded_key("1.00")
+    if fault == "timeout":
+        sim.knobs.hang = True
+    elif fault == "429":
+        sim.knobs.fail_next, sim.knobs.fail_status, sim.knobs.retry_after = 5, 429, 7
+    r = httpx.post(f"{gateway.url}/v1/embeddings", headers={"Authorization": f"Bearer {key['key']}"},
+                   json={"model": model, "input": "x"}, timeout=30)
+    expected = {"refused": (502, "upstream_unreachable"), "timeout": (504, "upstream_timeout"),
+                "429": (429, None)}[fault]
+    assert r.status_code == expected[0], r.text
+    if expected[1] is not None:
+        assert r.json()["error"]["code"] == expected[1]
+    else:
+        assert r.headers["retry-after"] == "7"
+    validate("ErrorResponse", r.json())
+    [rec] = gateway.logs(key_id=key["id"])
+    assert rec["status_code"] == expected[0] and micro(rec["cost"]) == 0
+    assert micro(gateway.get_user(user["id"])["balance"]) == 1_000_000
