@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -21,20 +21,12 @@ from redis.exceptions import RedisError
 from relaygate.billing.ledger import Account, Charge
 from relaygate.billing.redis_batch import ScriptBatcher
 from relaygate.billing.redis_pipe import ScriptPipe
-from relaygate.errors import GatewayError
+from relaygate.errors import unavailable_as_503
 
 log = logging.getLogger("relaygate.ledger")
 
 
-@contextlib.contextmanager
-def _unavailable_as_503() -> Iterator[None]:
-    """A request must not pass unreserved when Redis is down: refuse it, clearly and retryably."""
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.error("quota store unavailable: %s", exc)
-        raise GatewayError(503, "The quota store is unavailable; try again shortly.", "service_unavailable",
-                           "quota_store_unavailable", headers={"Retry-After": "1"}) from None
+_REDIS_DOWN = (RedisError, OSError, TimeoutError)  # a request must not pass unreserved while Redis is down
 
 # KEYS: user account, key account, this worker's holds. ARGV: amount, key budget or '', the
 # holds' user field, the holds' key field.
@@ -199,7 +191,7 @@ class RedisLedger:
         return returned
 
     async def reserve(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> bool:
-        with _unavailable_as_503():
+        with unavailable_as_503("quota store", "quota_store_unavailable", _REDIS_DOWN, log):
             result = await self._reserve_once(user_id, key_id, key_budget, amount)
             if result == -1 and self.seed is not None:  # Redis restarted empty: reload this account once
                 user, key_used = await self.seed(user_id, key_id)

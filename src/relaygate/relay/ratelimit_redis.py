@@ -9,14 +9,12 @@ exactly the limit. Time is Redis's own ``TIME``, so hosts with skewed clocks agr
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from relaygate.errors import GatewayError
+from relaygate.errors import unavailable_as_503
 from relaygate.relay.ratelimit import BUCKETS, DIMENSIONS, Admission, Reading, bucket_ms, decide
 from relaygate.state.snapshot import RateLimits
 
@@ -101,15 +99,7 @@ return 1
 """
 
 
-@contextlib.contextmanager
-def _unavailable_as_503() -> Iterator[None]:
-    """Like the ledger: a limited key must not pass unchecked while Redis is down."""
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.error("rate-limit store unavailable: %s", exc)
-        raise GatewayError(503, "The rate-limit store is unavailable; try again shortly.", "service_unavailable",
-                           "rate_limit_store_unavailable", headers={"Retry-After": "1"}) from None
+_REDIS_DOWN = (RedisError, OSError, TimeoutError)  # a limited key must not pass unchecked while Redis is down
 
 
 class RedisRateLimiter:
@@ -130,7 +120,7 @@ class RedisRateLimiter:
     async def admit(self, limits: RateLimits) -> Admission:
         values = [getattr(limits, attr) for attr, _dim, _who in DIMENSIONS]
         args = [self.width, BUCKETS, *("" if v is None else v for v in values)]
-        with _unavailable_as_503():
+        with unavailable_as_503("rate-limit store", "rate_limit_store_unavailable", _REDIS_DOWN, log):
             out = [int(x) for x in await self._admit(keys=self._keys(limits), args=args)]
         readings: list[Reading | None] = [
             None if v is None else Reading(out[2 + 3 * i], out[3 + 3 * i], out[4 + 3 * i])
