@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from bench import soak_client as load
 from bench.procstat import descendants, fd_counts, rss_mib
 from bench.soak_sims import SIM_KEY
+from bench.targets import is_uvicorn_worker
 from relaygate.store.db import make_engine
 from relaygate.store.models import ApiKey, UsageLog, User
 from tests.gateway import Gateway, micro
@@ -144,17 +145,10 @@ def worker_pids(gw: Gateway, workers: int) -> list[int]:
     assert gw.proc is not None
     if workers == 1:
         return [gw.proc.pid]
-    found = [p for p in descendants(gw.proc.pid) if p != gw.proc.pid and _serves(p)]
+    found = [p for p in descendants(gw.proc.pid) if p != gw.proc.pid and is_uvicorn_worker(p)]
     if len(found) != workers:
         raise RuntimeError(f"expected {workers} worker processes, found {found}")
     return sorted(found)
-
-
-def _serves(pid: int) -> bool:
-    try:
-        return b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
 
 
 def sample(gw: Gateway, phase: str, settle_s: float, workers: int = 1) -> list[Sample]:

@@ -292,11 +292,11 @@ class Relaygate(Target):
     def worker_pids(self) -> list[int]:
         pids = self.pids()
         if self.workers > 1:  # uvicorn's supervisor and multiprocessing helpers do not serve requests
-            return [p for p in pids if p != self.process.proc.pid and _is_uvicorn_worker(p)] if self.process else []
+            return [p for p in pids if p != self.process.proc.pid and is_uvicorn_worker(p)] if self.process else []
         return pids
 
 
-def _is_uvicorn_worker(pid: int) -> bool:
+def is_uvicorn_worker(pid: int) -> bool:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:

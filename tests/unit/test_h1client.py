@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientTimeout
 
 from relaygate.relay.h1client import H1Pool, StaleConnection, UpstreamProtocolError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
 
-@dataclass
-class Limits:
-    total: float | None = None
-    connect: float | None = 2.0
-    sock_read: float | None = None
+def timeout(**kwargs: float) -> ClientTimeout:
+    """Limits as the relay passes them (relay/upstream.timeout_for)."""
+    return ClientTimeout(connect=2.0, **kwargs)
 
 
 @dataclass
@@ -207,8 +206,8 @@ async def test_silence_times_out_before_and_after_the_head(serve, pool: H1Pool) 
 
     srv = await serve(silent)
     with pytest.raises(TimeoutError):
-        await pool.request("POST", srv.url, b"", limits=Limits(sock_read=0.2))
-    resp = await pool.request("POST", srv.url, b"", limits=Limits(sock_read=0.2))
+        await pool.request("POST", srv.url, b"", limits=timeout(sock_read=0.2))
+    resp = await pool.request("POST", srv.url, b"", limits=timeout(sock_read=0.2))
     seen = []
     with pytest.raises(TimeoutError):
         async for data in resp.content.iter_any():
@@ -229,7 +228,7 @@ async def test_a_trickle_stops_at_the_total_limit(serve, pool: H1Pool) -> None: 
     srv = await serve(trickle)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    resp = await pool.request("POST", srv.url, b"", limits=Limits(total=0.3, sock_read=1.0))
+    resp = await pool.request("POST", srv.url, b"", limits=timeout(total=0.3, sock_read=1.0))
     with pytest.raises(TimeoutError):
         await resp.read()
     assert loop.time() - started < 1.0  # stopped by the total limit, not by the idle one
@@ -246,7 +245,7 @@ async def test_a_slow_reader_holds_the_upstream_back_without_timing_out(serve, p
         await srv.read_request(reader)
 
     srv = await serve(big)
-    resp = await pool.request("POST", srv.url, b"", limits=Limits(sock_read=0.2))
+    resp = await pool.request("POST", srv.url, b"", limits=timeout(sock_read=0.2))
     digest = hashlib.sha256()
     most = 0
     async for data in resp.content.iter_any():
