@@ -412,35 +412,32 @@ class H1Pool:
         """
         origin, target = self._origin(url)
         head = self._head(method, origin, target, headers or {}, len(data))
-        payload = head + data if len(data) < 65536 else None
         limits = limits or _NO_LIMITS
-        for fresh in (False, True):
-            conn = None if fresh else self._take(origin)
-            reused = conn is not None
-            if conn is None:
-                conn = await self._connect(origin, limits.connect)
-            if payload is not None:
-                conn.start(payload, limits)
-            else:
-                conn.start(head, limits)
-                assert conn.transport is not None
-                conn.transport.write(data)
+        pooled = self._take(origin)
+        if pooled is not None:
             try:
-                while not conn.head_done:
-                    if conn.error is not None:
-                        raise conn.error
-                    if conn.complete:
-                        break
-                    await conn.wait()
+                return await self._exchange(pooled, head, data, limits)
             except StaleConnection:
-                if reused:
-                    continue
-                raise
-            except BaseException:
-                conn.abort()
-                raise
-            return H1Response(self, conn)
-        raise StaleConnection("the upstream closed the connection before answering")  # not reached
+                pass
+        return await self._exchange(await self._connect(origin, limits.connect), head, data, limits)
+
+    async def _exchange(self, conn: _Connection, head: bytes, data: bytes, limits: Limits) -> H1Response:
+        """Write the request and wait for the head of the answer."""
+        if len(data) < 65536:
+            conn.start(head + data, limits)  # one write for the usual small body
+        else:
+            conn.start(head, limits)
+            assert conn.transport is not None
+            conn.transport.write(data)
+        try:
+            while not conn.head_done:
+                if conn.error is not None:
+                    raise conn.error
+                await conn.wait()
+        except BaseException:
+            conn.abort()
+            raise
+        return H1Response(self, conn)
 
     def _take(self, origin: _Origin) -> _Connection | None:
         idle = origin.idle
