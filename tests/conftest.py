@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,15 +35,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     drop_pg_database(name)
 
 
-@pytest.fixture()
-def fresh_database_url(database_url: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A new empty database on the same backend, for tests that run their own gateway."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+@contextlib.contextmanager
+def new_database(backend_url: str, folder: Path, prefix: str) -> Iterator[str]:
+    """A new empty database on the same backend as ``backend_url`` (a file in ``folder`` for SQLite)."""
+    if backend_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{folder / 'own.db'}"
         return
-    url, name = create_pg_database("relaygate_own")
-    yield url
-    drop_pg_database(name)
+    url, name = create_pg_database(prefix)
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)
+
+
+@pytest.fixture()
+def fresh_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A new empty database on the same backend, for tests that run their own gateway."""
+    with new_database(database_url, tmp_path, "relaygate_own") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

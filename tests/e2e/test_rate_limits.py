@@ -16,8 +16,9 @@ import anthropic
 import openai
 import pytest
 
+from tests.conftest import new_database
 from tests.gateway import Gateway, micro, unique_model
-from tests.services import REDIS_URL, create_pg_database, drop_pg_database, redis_available
+from tests.services import REDIS_URL, redis_available
 
 HI = [{"role": "user", "content": "hi"}]
 WINDOW_S = 3
@@ -28,12 +29,8 @@ SHARED_SECRET = "rate-limit-tests-shared-secret-0123456789"
 
 @pytest.fixture(scope="module")
 def own_db(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('ratelimits') / 'relaygate.db'}"
-        return
-    url, name = create_pg_database("relaygate_rl")
-    yield url
-    drop_pg_database(name)
+    with new_database(database_url, tmp_path_factory.mktemp("ratelimits"), "relaygate_rl") as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["local", "redis"])
