@@ -24,7 +24,8 @@ def parse(argv: list[str] | None) -> tuple[Options, argparse.Namespace]:
     p.add_argument("--duration", type=float, help="seconds per cell (default 10)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 2)")
     p.add_argument("--targets", help="comma list: relaygate-1w, relaygate-2w, litellm, portkey (direct always); "
-                   "relaygate-1w-aiohttp (or -2w-) measures the gateway with RELAYGATE_UPSTREAM_CLIENT=aiohttp")
+                   "relaygate-<N>w-aiohttp measures the gateway with RELAYGATE_UPSTREAM_CLIENT=aiohttp, "
+                   "relaygate-<N>w-nolease with RELAYGATE_LEDGER_LEASE_REQUESTS=0")
     p.add_argument("--concurrency", help="comma list (default 1,64)")
     p.add_argument("--ttfb-count", type=int, help="sequential streams per round for TTFB (default 200)")
     p.add_argument("--upstream-procs", type=int, default=1, help="fake upstream processes (default 1)")

@@ -319,7 +319,8 @@ def render(run: Run, command: str) -> str:
         f"{o['quiet_max_wait_s']:g} s, {o['quiet_budget_s']:g} s in all) for other load to fall under 0.15 cores.",
         "- relaygate runs as users run it: a channel to the upstream, a price (input 10.00 / output 30.00 per 1M "
         "tokens), a funded user and a real key created through the management API; usage recording on; SQLite in "
-        "a fresh data dir; the multi-worker run with Redis (db 13, flushed).",
+        "a fresh data dir; the multi-worker runs with Redis (db 13, each target under its own key prefix, "
+        "deleted before it starts).",
         "- Why uvicorn and the gateway's own upstream client, with the figures that decided it: "
         "[CHOICES.md](CHOICES.md).",
         "",

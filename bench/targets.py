@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -187,22 +188,31 @@ class Direct(Target):
         pass  # the upstream outlives every target
 
 
+# Settings the gateway chose by measurement (bench/CHOICES.md): a target named
+# relaygate-<N>w-<variant> runs with the other choice, only when named in --targets.
+VARIANTS: dict[str, tuple[dict[str, str], str]] = {
+    "aiohttp": ({"RELAYGATE_UPSTREAM_CLIENT": "aiohttp"}, "aiohttp client"),
+    "nolease": ({"RELAYGATE_LEDGER_LEASE_REQUESTS": "0"}, "no quota blocks"),
+}
+
+
 class Relaygate(Target):
     """relaygate as an operator runs it: fresh data dir and SQLite file, set up over its API."""
 
-    REDIS_DB = 13  # dedicated to the benchmark; flushed before each start
+    REDIS_DB = 13  # dedicated to the benchmark
 
-    def __init__(self, workdir: Path, upstream: Upstream, workers: int, client: str = "h1") -> None:
+    def __init__(self, workdir: Path, upstream: Upstream, workers: int, variant: str = "") -> None:
         super().__init__(workdir, upstream)
         self.workers = workers
-        self.client = client  # RELAYGATE_UPSTREAM_CLIENT: the default, or aiohttp to measure the choice
-        suffix = "" if client == "h1" else f"-{client}"
-        self.name = f"relaygate-{workers}w{suffix}"
-        self.title = f"relaygate, {workers} worker{'s' if workers > 1 else ''}{f', {client} client' if suffix else ''}"
+        self.variant_env, label = VARIANTS[variant] if variant else ({}, "")  # a choice measured against the default
+        self.name = f"relaygate-{workers}w" + (f"-{variant}" if variant else "")
+        self.title = f"relaygate, {workers} worker{'s' if workers > 1 else ''}" + (f", {label}" if label else "")
         self.user_id = 0
         self.key = ""
         self.redis_pid: int | None = None
         self.data_dir = workdir / self.name
+        # targets run side by side (interleaved cells): each keeps its balances under its own keys
+        self.redis_prefix = f"bench-{self.name}"
 
     def _admin(self, method: str, path: str, body: Any = None) -> Any:
         status, raw = http(method, self.url + path, body, {"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
@@ -219,12 +229,13 @@ class Relaygate(Target):
         self.data_dir.mkdir(parents=True)
         env = {**os.environ, "RELAYGATE_ADMIN_KEY": ADMIN_KEY, "RELAYGATE_DATA_DIR": str(self.data_dir),
                "RELAYGATE_PORT": str(port), "RELAYGATE_WORKERS": str(self.workers),
-               "RELAYGATE_LOG_LEVEL": "warning", "RELAYGATE_UPSTREAM_CLIENT": self.client}
+               "RELAYGATE_LOG_LEVEL": "warning", **self.variant_env}
         if self.workers > 1:
             redis_url = f"redis://127.0.0.1:6379/{self.REDIS_DB}"
             self._flush_redis()
             env["RELAYGATE_REDIS_URL"] = redis_url
-            self.notes.append(f"Redis {redis_url} (flushed first)")
+            env["RELAYGATE_REDIS_PREFIX"] = self.redis_prefix
+            self.notes.append(f"Redis {redis_url}, keys {self.redis_prefix}:* (deleted first)")
         self.process = Process([sys.executable, "-m", "relaygate.cli", "serve"], self.data_dir / "gateway.log",
                                env=env, cwd=self.data_dir)
         wait_until(lambda: http("GET", f"{self.url}/v1/models", timeout=1)[0] == 401, 60, self.process.proc,
@@ -248,7 +259,9 @@ class Relaygate(Target):
 
         client = redis.Redis(host="127.0.0.1", port=6379, db=self.REDIS_DB)
         try:
-            client.flushdb()
+            stale = list(client.scan_iter(f"{self.redis_prefix}:*", count=1000))
+            if stale:
+                client.delete(*stale)
             self.redis_pid = int(client.info("server")["process_id"])
         finally:
             client.close()
@@ -435,8 +448,7 @@ def make_targets(workdir: Path, upstream: Upstream, only: set[str] | None) -> li
     all_targets: list[Target] = [Direct(workdir, upstream), *relaygates, LiteLLM(workdir, upstream),
                                  Portkey(workdir, upstream)]
     chosen = [t for t in all_targets if only is None or t.name in only or t.name == "direct"]
-    # The HTTP client the gateway did not choose, measured only when named (bench/CHOICES.md).
     for name in sorted(only or ()):
-        if name.startswith("relaygate-") and name.endswith("w-aiohttp"):
-            chosen.append(Relaygate(workdir, upstream, int(name[len("relaygate-"):-len("w-aiohttp")]), "aiohttp"))
+        if (found := re.fullmatch(r"relaygate-(\d+)w-(\w+)", name)) and found[2] in VARIANTS:
+            chosen.append(Relaygate(workdir, upstream, int(found[1]), found[2]))
     return chosen

@@ -29,6 +29,10 @@ class Settings:
     redis_max_connections: int = 64  # per process; requests beyond it wait for a free one
     # how often a process renews its Redis heartbeat; after 3 missed beats its reservations are returned
     ledger_heartbeat_s: float = 5.0
+    # with Redis, each process reserves quota ahead in blocks of this many worst-case requests, so
+    # most requests skip a round trip; 0: every request reserves in Redis
+    ledger_lease_requests: int = 16
+    ledger_lease_idle_s: float = 1.0  # a block unused this long goes back to its account
     admin_key: str = ""  # empty -> generated on first start, saved to data_dir/admin.key
     # seals channel credentials at rest; comma-separated for rotation (the first seals, all open);
     # empty -> generated on first start, saved to data_dir/secret.key

@@ -64,7 +64,9 @@ class Runtime:
                 self.settings.redis_url, max_connections=self.settings.redis_max_connections, timeout=5)
             self.redis = aioredis.Redis(connection_pool=pool)
             self.ledger = RedisLedger(self.redis, self.settings.redis_prefix, seed=self._ledger_account,
-                                      heartbeat_s=self.settings.ledger_heartbeat_s)
+                                      heartbeat_s=self.settings.ledger_heartbeat_s,
+                                      lease_requests=self.settings.ledger_lease_requests,
+                                      lease_idle_s=self.settings.ledger_lease_idle_s)
             self.limiter = RedisRateLimiter(self.redis, self.settings.redis_prefix,
                                             self.settings.rate_limit_window_s)
         # Records of a process that was killed before its last batch committed: written before

@@ -14,20 +14,23 @@ from relaygate.billing.redis_ledger import RedisLedger
 from tests.services import REDIS_URL, redis_available
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", "redis", "redis-leases"])
 async def ledgers(request: pytest.FixtureRequest) -> AsyncIterator[list]:
-    """Two handles on one ledger: for Redis, two clients as two gateway processes would hold."""
+    """Two handles on one ledger: for Redis, two clients as two gateway processes would hold, with
+    and without blocks reserved ahead."""
     if request.param == "local":
         ledger = LocalLedger()
         yield [ledger, ledger]
         return
-    async with _redis_ledgers(heartbeat_s=5.0) as handles:
+    lease_requests = 16 if request.param == "redis-leases" else 0
+    async with _redis_ledgers(heartbeat_s=5.0, lease_requests=lease_requests) as handles:
         await handles[1].load({}, {})  # both processes beat; each settles what it reserved
         yield handles
 
 
 @contextlib.asynccontextmanager
-async def _redis_ledgers(heartbeat_s: float) -> AsyncIterator[list[RedisLedger]]:
+async def _redis_ledgers(heartbeat_s: float, lease_requests: int = 0,
+                         lease_idle_s: float = 1.0) -> AsyncIterator[list[RedisLedger]]:
     """Two Redis ledgers on their own clients, as two gateway processes hold them; cleaned up after."""
     if not redis_available():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379: Redis ledger tests are SKIPPED")
@@ -35,7 +38,8 @@ async def _redis_ledgers(heartbeat_s: float) -> AsyncIterator[list[RedisLedger]]
 
     prefix = f"test-{secrets.token_hex(4)}"
     clients = [aioredis.from_url(REDIS_URL), aioredis.from_url(REDIS_URL)]
-    handles = [RedisLedger(c, prefix, heartbeat_s=heartbeat_s) for c in clients]
+    handles = [RedisLedger(c, prefix, heartbeat_s=heartbeat_s, lease_requests=lease_requests,
+                           lease_idle_s=lease_idle_s) for c in clients]
     try:
         yield handles
     finally:

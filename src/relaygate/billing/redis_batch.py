@@ -30,6 +30,8 @@ class ScriptBatcher:
         self._in_flight = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._epoch = 0  # counts failed pipelines; see link()
+        self._failing = False
 
     def call(self, script: Any, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call; the future resolves to its result or raises its error."""
@@ -60,12 +62,15 @@ class ScriptBatcher:
                 for i, result in zip(missing, retried, strict=True):
                     results[i] = result
         except BaseException as exc:  # the connection failed: every caller in the batch gets the error
+            self._failing = True
+            self._epoch += 1
             for *_, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
             if not isinstance(exc, Exception):
                 raise
         else:
+            self._failing = False
             for (*_, fut), result in zip(batch, results, strict=True):
                 if fut.done():
                     continue
@@ -78,6 +83,10 @@ class ScriptBatcher:
             if self._queue and not self._scheduled:
                 self._scheduled = True
                 asyncio.get_running_loop().call_soon(self._flush)
+
+    def link(self) -> int | None:
+        """Changes after every failed pipeline, None until one succeeds again (see ScriptPipe.link)."""
+        return None if self._failing else self._epoch
 
     async def _execute(self, batch: list[_Call]) -> list[Any]:
         pipe = self.r.pipeline(transaction=False)

@@ -4,7 +4,8 @@ Each operation is one Lua script, so reservation checks and updates are atomic a
 instances. Hash fields: users ``bal``, ``used``, ``res``; keys ``used``, ``res``. Each process
 also keeps ``hold:<worker>`` (what its requests in flight reserved, per account) and a heartbeat
 ``alive:<worker>``, so reservations of a process killed mid-request are returned (see ``sweep``).
-Calls from concurrent requests share round trips on one lean connection (billing/redis_pipe.py).
+Calls from concurrent requests share round trips on one lean connection (billing/redis_pipe.py),
+and most requests reserve from a block this process reserved ahead (billing/redis_lease.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from redis.exceptions import RedisError
 
 from relaygate.billing.ledger import Account, Charge
 from relaygate.billing.redis_batch import ScriptBatcher
+from relaygate.billing.redis_lease import LEASE, RELEASE_FN, LeaseBook
 from relaygate.billing.redis_pipe import ScriptPipe
 from relaygate.errors import unavailable_as_503
 
@@ -49,16 +51,9 @@ redis.call('HINCRBY', KEYS[3], ARGV[4], amount)
 return 1
 """
 
-# Releases at most what this worker still holds: if a sweep already returned its holds (its
-# heartbeat lapsed), the reservation must not be subtracted twice.
-_SETTLE = """
-local function release(account, field, reserved)
-  local held = tonumber(redis.call('HGET', KEYS[3], field) or '0')
-  local r = math.min(reserved, held)
-  if r <= 0 then return end
-  redis.call('HINCRBY', account, 'res', -r)
-  if held - r <= 0 then redis.call('HDEL', KEYS[3], field) else redis.call('HINCRBY', KEYS[3], field, -r) end
-end
+# KEYS: user account, key account, this worker's holds. ARGV: reserved, cost, key budget or '', the
+# holds' user field, the holds' key field. Releases the reservation (see RELEASE_FN), then charges.
+_SETTLE = RELEASE_FN + """
 local reserved = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 release(KEYS[1], ARGV[4], reserved)
@@ -124,7 +119,7 @@ class RedisLedger:
     """
 
     def __init__(self, client: Any, prefix: str = "relaygate", seed: Seeder | None = None,
-                 heartbeat_s: float = 5.0) -> None:
+                 heartbeat_s: float = 5.0, lease_requests: int = 0, lease_idle_s: float = 1.0) -> None:
         self.r = client
         self.prefix = prefix
         self.seed = seed  # reloads one account from the database when Redis has lost it
@@ -138,6 +133,12 @@ class RedisLedger:
         self._release_dead = client.register_script(_RELEASE_DEAD)
         self._set_balance = client.register_script(_SET_BALANCE)
         self._add_balance = client.register_script(_ADD_BALANCE)
+        self._lease = client.register_script(LEASE)
+        self._beat_at = float("-inf")
+        # blocks of quota reserved ahead (billing/redis_lease.py); 0 requests per block: every
+        # request reserves in Redis
+        self.leases = LeaseBook(self._top_up, self._give_back, lease_requests, lease_idle_s,
+                                self._fresh, self._batch.link) if lease_requests > 0 else None
         self._pulse: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -165,6 +166,11 @@ class RedisLedger:
 
     async def _beat(self) -> None:
         await self.r.set(self._alive, b"1", px=int(self.heartbeat_s * 3000))
+        self._beat_at = asyncio.get_running_loop().time()
+
+    def _fresh(self) -> bool:
+        """Beaten within two intervals: nobody can have swept this worker's holds (that takes three)."""
+        return asyncio.get_running_loop().time() - self._beat_at < 2 * self.heartbeat_s
 
     async def _heartbeat(self) -> None:
         """Keep this worker's holds claimed, and return those of workers that stopped beating."""
@@ -191,7 +197,12 @@ class RedisLedger:
         return returned
 
     async def reserve(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> bool:
+        leases = self.leases
+        if leases is not None and leases.take(user_id, key_id, key_budget, amount):
+            return True
         with unavailable_as_503("quota store", "quota_store_unavailable", _REDIS_DOWN, log):
+            if leases is not None and await leases.reserve(user_id, key_id, key_budget, amount):
+                return True
             result = await self._reserve_once(user_id, key_id, key_budget, amount)
             if result == -1 and self.seed is not None:  # Redis restarted empty: reload this account once
                 user, key_used = await self.seed(user_id, key_id)
@@ -199,6 +210,8 @@ class RedisLedger:
                     return False
                 log.warning("ledger account of user %s was missing in Redis; reloaded from the database", user_id)
                 await self.load_one(user_id, user, key_id, key_used)
+                result = await self._reserve_once(user_id, key_id, key_budget, amount)
+            if result == 0 and leases is not None and await leases.give_back_user(user_id):
                 result = await self._reserve_once(user_id, key_id, key_budget, amount)
             return result == 1
 
@@ -211,6 +224,15 @@ class RedisLedger:
         except asyncio.CancelledError:  # the caller left; a reservation made meanwhile must not stay held
             fut.add_done_callback(lambda f: self._undo(f, user_id, key_id, key_budget, amount))
             raise
+
+    def _top_up(self, user_id: int, key_id: int, key_budget: int | None, need: int, want: int,
+                back: int) -> asyncio.Future[Any]:
+        keys = [self._u(user_id), self._k(key_id), self._holds]
+        args = [need, want, "" if key_budget is None else str(key_budget), f"u:{user_id}", f"k:{key_id}", back]
+        return self._batch.call(self._lease, keys, args)
+
+    def _give_back(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> asyncio.Future[Any]:
+        return self._batch.call(self._settle, *self._settle_argv(user_id, key_id, key_budget, amount, 0))
 
     def _undo(self, fut: asyncio.Future[Any], user_id: int, key_id: int, key_budget: int | None,
               amount: int) -> None:
@@ -262,6 +284,8 @@ class RedisLedger:
 
     async def close(self) -> None:
         """After the last settlement: stop beating and drop the (now empty) holds."""
+        if self.leases is not None:
+            await self.leases.close()
         self._closing = True
         if self._pulse is not None:
             self._pulse.cancel()

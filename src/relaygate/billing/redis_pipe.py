@@ -109,6 +109,7 @@ class ScriptPipe:
         self._backlog: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._epoch = 0  # counts connections: what was reserved ahead is trusted on the one it was made on
 
     @classmethod
     def for_client(cls, client: Any) -> ScriptPipe | None:
@@ -219,9 +220,16 @@ class ScriptPipe:
         finally:
             self._connecting = None
         self._conn = conn
+        self._epoch += 1
         backlog, self._backlog = self._backlog, []
         for command, reply in backlog:
             conn.send(command, reply, loop)
+
+    def link(self) -> int | None:
+        """The current connection's number, None while there is none: Redis may have restarted
+        empty (or be away) since the last one, so blocks reserved on it are not to be handed out."""
+        conn = self._conn
+        return self._epoch if conn is not None and not conn.lost else None
 
     def lost(self, conn: _Connection) -> None:
         if self._conn is conn:
