@@ -321,8 +321,8 @@ def render(run: Run, command: str) -> str:
         "tokens), a funded user and a real key created through the management API; usage recording on; SQLite in "
         "a fresh data dir; the multi-worker runs with Redis (db 13, each target under its own key prefix, "
         "deleted before it starts).",
-        "- Why uvicorn and the gateway's own upstream client, with the figures that decided it: "
-        "[CHOICES.md](CHOICES.md).",
+        "- Why uvicorn, the gateway's own upstream client and quota blocks with Redis, with the figures that "
+        "decided it: [CHOICES.md](CHOICES.md).",
         "",
     ]
     loads = sorted(c.cpu_others_s / c.duration_s for c in run.cells if c.duration_s)

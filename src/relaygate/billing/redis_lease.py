@@ -132,7 +132,6 @@ class LeaseBook:
             lease = None
         if lease is None:
             lease = self.leases[slot] = Lease(budget=key_budget)
-            self._start_keeper()
         if lease.topping is None:
             back, lease.left = back + lease.left, 0
             want = amount * min(4 * self.requests, max(self.requests, 2 * lease.peak))
@@ -168,15 +167,18 @@ class LeaseBook:
             self._returns[owed] = self._returns.get(owed, 0) + lease.left
             lease.left = 0
 
-    def _start_keeper(self) -> None:
-        if self._keeper is None or self._keeper.done():
+    def start(self) -> None:
+        """One task for the process's life (as the heartbeat), so idle blocks go back on time."""
+        if self._keeper is None:
             self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="ledger-leases")
 
     async def _keep(self) -> None:
-        """Give idle blocks back while any are held."""
-        while self.leases or self._returns:
+        while True:
             await asyncio.sleep(self.idle_s / 2)
-            await self.return_idle()
+            try:
+                await self.return_idle()
+            except Exception as exc:  # never let the keeper die: blocks would stay held
+                log.warning("returning idle quota blocks failed: %s", exc)
 
     async def give_back_user(self, user_id: int) -> bool:
         """Before a refusal stands: give back this process's unused blocks of the user (of any of its

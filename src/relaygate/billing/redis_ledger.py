@@ -163,6 +163,8 @@ class RedisLedger:
         await self.sweep()
         if self._pulse is None:
             self._pulse = asyncio.get_running_loop().create_task(self._heartbeat(), name="ledger-heartbeat")
+        if self.leases is not None:
+            self.leases.start()
 
     async def _beat(self) -> None:
         await self.r.set(self._alive, b"1", px=int(self.heartbeat_s * 3000))
