@@ -64,6 +64,15 @@ def gateway(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="session")
+def aiohttp_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A second gateway whose upstream calls all go out on aiohttp (RELAYGATE_UPSTREAM_CLIENT),
+    for the fault tests that run through both clients; SQLite, started on first use."""
+    gw = Gateway(tmp_path_factory.mktemp("gateway-aiohttp"), upstream_client="aiohttp").start()
+    yield gw
+    assert gw.stop() == 0, gw.log()
+
+
+@pytest.fixture(scope="session")
 def sim() -> Iterator[OpenAISimulator]:
     with OpenAISimulator(api_keys=SIM_KEYS).run_in_thread() as handle:
         yield handle

@@ -227,12 +227,25 @@ def test_failover_to_the_next_channel(gateway: Gateway, sim, sim2) -> None:  # t
     assert rec["tries"] == 2 and rec["channel_id"] == second["id"] != first["id"] and rec["status_code"] == 200
 
 
+_FAULT_CALLS = {  # endpoint: (model family, request body beyond the model)
+    "embeddings": ("text-embedding-3-small", {"input": "x"}),
+    "completions": ("gpt-3.5-turbo-instruct", {"prompt": "x", "max_tokens": 5}),
+    "moderations": ("omni-moderation-latest", {"input": "x"}),
+}
+
+
+@pytest.mark.parametrize("client", ["h1", "aiohttp"])
+@pytest.mark.parametrize("endpoint", sorted(_FAULT_CALLS))
 @pytest.mark.parametrize("fault", ["refused", "timeout", "429"])
-def test_embeddings_upstream_faults_reach_the_caller_clearly_and_cost_nothing(gateway: Gateway, sim,  # type: ignore[no-untyped-def]
-                                                                             fault: str) -> None:
+def test_upstream_faults_reach_the_caller_clearly_and_cost_nothing(request: pytest.FixtureRequest, gateway: Gateway,  # type: ignore[no-untyped-def]
+                                                                  sim, client: str, endpoint: str, fault: str) -> None:
+    """Through both upstream clients (RELAYGATE_UPSTREAM_CLIENT), as chat's faults are in tests/faults."""
     from tests.services import free_port
 
-    model = unique_model("text-embedding-3-small")
+    if client == "aiohttp":
+        gateway = request.getfixturevalue("aiohttp_gateway")
+    family, body = _FAULT_CALLS[endpoint]
+    model = unique_model(family)
     url = f"http://127.0.0.1:{free_port()}/v1" if fault == "refused" else sim.base_url  # nothing listens there
     gateway.channel(url, [model], timeout_s=0.5)
     gateway.price(model, "0.02", "0")
@@ -241,8 +254,8 @@ def test_embeddings_upstream_faults_reach_the_caller_clearly_and_cost_nothing(ga
         sim.knobs.hang = True
     elif fault == "429":
         sim.knobs.fail_next, sim.knobs.fail_status, sim.knobs.retry_after = 5, 429, 7
-    r = httpx.post(f"{gateway.url}/v1/embeddings", headers={"Authorization": f"Bearer {key['key']}"},
-                   json={"model": model, "input": "x"}, timeout=30)
+    r = httpx.post(f"{gateway.url}/v1/{endpoint}", headers={"Authorization": f"Bearer {key['key']}"},
+                   json={"model": model, **body}, timeout=30)
     expected = {"refused": (502, "upstream_unreachable"), "timeout": (504, "upstream_timeout"),
                 "429": (429, None)}[fault]
     assert r.status_code == expected[0], r.text

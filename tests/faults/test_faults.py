@@ -7,7 +7,6 @@ what was not delivered.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -54,17 +53,10 @@ def call(gw: Gateway, key: str, model: str, stream: bool) -> Outcome:
     return Outcome(200, text, done, error)
 
 
-@pytest.fixture(scope="module")
-def aiohttp_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = Gateway(tmp_path_factory.mktemp("gateway-aiohttp"), upstream_client="aiohttp").start()
-    yield gw
-    assert gw.stop() == 0, gw.log()
-
-
 @pytest.fixture(params=["h1", "aiohttp"])
 def gw(request: pytest.FixtureRequest, gateway: Gateway) -> Gateway:
     """Every fault through both HTTP clients a chat call can go out on (RELAYGATE_UPSTREAM_CLIENT):
-    the default on the session's gateway, aiohttp on a gateway of this module (SQLite)."""
+    the default on the session's gateway, aiohttp on the session's second gateway (SQLite)."""
     return gateway if request.param == "h1" else request.getfixturevalue("aiohttp_gateway")
 
 
