@@ -37,11 +37,22 @@ def main(argv: list[str] | None = None) -> int:
         print("relaygate: --workers > 1 needs --redis-url (RELAYGATE_REDIS_URL): balances and rate limits "
               "must be shared between processes.", file=sys.stderr)
         return 2
-    if settings.upstream_client not in ("h1", "aiohttp"):
-        print(f"relaygate: RELAYGATE_UPSTREAM_CLIENT must be h1 or aiohttp, not {settings.upstream_client!r}.",
-              file=sys.stderr)
+    problem = _refused(settings)
+    if problem:
+        print(f"relaygate: {problem}", file=sys.stderr)
         return 2
     return serve(settings)
+
+
+def _refused(settings: Settings) -> str | None:
+    """Settings that would start a broken gateway (a busy loop, an unknown client) are refused at once."""
+    if settings.upstream_client not in ("h1", "aiohttp"):
+        return f"RELAYGATE_UPSTREAM_CLIENT must be h1 or aiohttp, not {settings.upstream_client!r}."
+    if settings.ledger_lease_requests < 0:
+        return "RELAYGATE_LEDGER_LEASE_REQUESTS must be 0 (no quota blocks) or more."
+    if settings.ledger_lease_idle_s <= 0 or settings.ledger_heartbeat_s <= 0:
+        return "RELAYGATE_LEDGER_LEASE_IDLE_S and RELAYGATE_LEDGER_HEARTBEAT_S must be more than 0 seconds."
+    return None
 
 
 def serve(settings: Settings) -> int:

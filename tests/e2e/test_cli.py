@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from tests.services import free_port
 
@@ -105,3 +106,11 @@ def test_an_unknown_upstream_client_is_refused_with_a_reason(tmp_path: Path) -> 
     result = subprocess.run([*BIN, "serve", "--data-dir", str(tmp_path)], env=_env(RELAYGATE_UPSTREAM_CLIENT="httpx"),
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "RELAYGATE_UPSTREAM_CLIENT must be h1 or aiohttp" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("RELAYGATE_LEDGER_LEASE_REQUESTS", "-1"),
+                                             ("RELAYGATE_LEDGER_LEASE_IDLE_S", "0")])
+def test_quota_block_settings_out_of_range_are_refused_with_a_reason(tmp_path: Path, name: str, value: str) -> None:
+    result = subprocess.run([*BIN, "serve", "--data-dir", str(tmp_path)], env=_env(**{name: value}),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and name in result.stderr
