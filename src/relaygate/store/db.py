@@ -37,6 +37,10 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            # SQLite's default page cache is 2 MiB per connection, and every pooled connection fills its
+            # own as the usage table grows: that was a one-worker gateway's RSS creep under load. The
+            # OS page cache still holds the file, so a small per-connection cache costs little.
+            cur.execute("PRAGMA cache_size=-512")
             cur.close()
 
         return engine
