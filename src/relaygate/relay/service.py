@@ -185,9 +185,12 @@ class Relay:
         try:
             if probe is not None:
                 up = probe(ch, key)
-                async with self.client.request(up.method, up.url, headers=up.headers, timeout=timeout) as probed:
+                probed = await send_upstream(self.client, up.method, up.url, headers=up.headers, timeout=timeout)
+                try:  # through send_upstream: a keep-alive connection the upstream dropped is not a failure
                     raw = await probed.read()
                     status = probed.status
+                finally:
+                    probed.release()
             elif transport is None:
                 up = adapter.build_chat(ch, key, req)
                 resp = await self.request(up.method, up.url, up.body, up.headers, timeout)
