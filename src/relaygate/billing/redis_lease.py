@@ -45,6 +45,7 @@ end
 # KEYS: user account, key account, this worker's holds. ARGV: need, block size, key budget or '',
 # the holds' user field, key field, the old block's unused rest to give back first.
 # Returns {-1} if the account is missing, {0} if it cannot cover `need`, else {1, amount taken}.
+# A plain reservation is this with a block of exactly `need` and nothing to give back.
 LEASE = RELEASE_FN + f"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {{-1}} end
 local back = tonumber(ARGV[6])

@@ -30,27 +30,6 @@ log = logging.getLogger("relaygate.ledger")
 
 _REDIS_DOWN = (RedisError, OSError, TimeoutError)  # a request must not pass unreserved while Redis is down
 
-# KEYS: user account, key account, this worker's holds. ARGV: amount, key budget or '', the
-# holds' user field, the holds' key field.
-_RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local ub = tonumber(redis.call('HGET', KEYS[1], 'bal') or '0')
-local ur = tonumber(redis.call('HGET', KEYS[1], 'res') or '0')
-local amount = tonumber(ARGV[1])
-if ub - ur < amount then return 0 end
-if ARGV[2] ~= '' then
-  local budget = tonumber(ARGV[2])
-  local ku = tonumber(redis.call('HGET', KEYS[2], 'used') or '0')
-  local kr = tonumber(redis.call('HGET', KEYS[2], 'res') or '0')
-  if budget - ku - kr < amount then return 0 end
-end
-redis.call('HINCRBY', KEYS[1], 'res', amount)
-redis.call('HINCRBY', KEYS[2], 'res', amount)
-redis.call('HINCRBY', KEYS[3], ARGV[3], amount)
-redis.call('HINCRBY', KEYS[3], ARGV[4], amount)
-return 1
-"""
-
 # KEYS: user account, key account, this worker's holds. ARGV: reserved, cost, key budget or '', the
 # holds' user field, the holds' key field. Releases the reservation (see RELEASE_FN), then charges.
 _SETTLE = RELEASE_FN + """
@@ -128,7 +107,6 @@ class RedisLedger:
         self._alive = f"{prefix}:ledger:alive:{self.worker}"
         self._holds = f"{prefix}:ledger:hold:{self.worker}"
         self._batch: ScriptPipe | ScriptBatcher = ScriptPipe.for_client(client) or ScriptBatcher(client)
-        self._reserve = client.register_script(_RESERVE)
         self._settle = client.register_script(_SETTLE)
         self._release_dead = client.register_script(_RELEASE_DEAD)
         self._set_balance = client.register_script(_SET_BALANCE)
@@ -218,11 +196,10 @@ class RedisLedger:
             return result == 1
 
     async def _reserve_once(self, user_id: int, key_id: int, key_budget: int | None, amount: int) -> int:
-        keys = [self._u(user_id), self._k(key_id), self._holds]
-        args = [amount, "" if key_budget is None else str(key_budget), f"u:{user_id}", f"k:{key_id}"]
-        fut = self._batch.call(self._reserve, keys, args)
+        """1 reserved, 0 refused, -1 the account is missing: a lease of exactly ``amount`` (see LEASE)."""
+        fut = self._top_up(user_id, key_id, key_budget, amount, amount, 0)
         try:
-            return int(await asyncio.shield(fut))
+            return int((await asyncio.shield(fut))[0])
         except asyncio.CancelledError:  # the caller left; a reservation made meanwhile must not stay held
             fut.add_done_callback(lambda f: self._undo(f, user_id, key_id, key_budget, amount))
             raise
@@ -238,7 +215,7 @@ class RedisLedger:
 
     def _undo(self, fut: asyncio.Future[Any], user_id: int, key_id: int, key_budget: int | None,
               amount: int) -> None:
-        if not fut.cancelled() and fut.exception() is None and fut.result() == 1:
+        if not fut.cancelled() and fut.exception() is None and int(fut.result()[0]) == 1:
             self._batch.call(self._settle, *self._settle_argv(user_id, key_id, key_budget, amount, 0))
 
     async def load_one(self, user_id: int, user: tuple[int, int], key_id: int, key_used: int) -> None:
