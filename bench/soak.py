@@ -36,9 +36,9 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench import soak_client as load
-from bench.procstat import descendants, fd_counts, rss_mib
+from bench.procstat import fd_counts, rss_mib
 from bench.soak_sims import SIM_KEY
-from bench.targets import is_uvicorn_worker
+from bench.targets import uvicorn_workers
 from relaygate.store.db import make_engine
 from relaygate.store.models import ApiKey, UsageLog, User
 from tests.gateway import Gateway, micro
@@ -145,7 +145,7 @@ def worker_pids(gw: Gateway, workers: int) -> list[int]:
     assert gw.proc is not None
     if workers == 1:
         return [gw.proc.pid]
-    found = [p for p in descendants(gw.proc.pid) if p != gw.proc.pid and is_uvicorn_worker(p)]
+    found = uvicorn_workers(gw.proc.pid)
     if len(found) != workers:
         raise RuntimeError(f"expected {workers} worker processes, found {found}")
     return sorted(found)

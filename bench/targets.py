@@ -303,10 +303,14 @@ class Relaygate(Target):
         return [self.redis_pid] if self.redis_pid else []
 
     def worker_pids(self) -> list[int]:
-        pids = self.pids()
-        if self.workers > 1:  # uvicorn's supervisor and multiprocessing helpers do not serve requests
-            return [p for p in pids if p != self.process.proc.pid and is_uvicorn_worker(p)] if self.process else []
-        return pids
+        if self.workers > 1:
+            return uvicorn_workers(self.process.proc.pid) if self.process else []
+        return self.pids()
+
+
+def uvicorn_workers(supervisor: int) -> list[int]:
+    """The processes that serve requests under uvicorn's supervisor (not it, nor multiprocessing's helpers)."""
+    return [p for p in descendants(supervisor) if p != supervisor and is_uvicorn_worker(p)]
 
 
 def is_uvicorn_worker(pid: int) -> bool:
